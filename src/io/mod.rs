@@ -1,0 +1,11 @@
+//! File formats only: readers and writers, each with its own error type. No statistics here.
+
+pub mod annotations;
+pub mod covariates;
+pub mod expression;
+pub mod genes;
+pub mod intervals;
+pub mod store;
+pub mod text;
+pub mod vcf;
+pub mod vcf_write;

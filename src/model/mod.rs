@@ -1,0 +1,4 @@
+//! Per-gene statistics. Never touches files, MPI or Slurm: slices in, values out.
+
+pub mod ld;
+pub mod preprocess;
