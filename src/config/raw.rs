@@ -1,0 +1,370 @@
+//! Raw serde structs mirroring `pipeline.yaml` one to one. Unknown keys are refused; every
+//! optional key has the documented default. Validation happens in [`super::resolve`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The top level of `pipeline.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    pub chromosomes: Vec<String>,
+    pub inputs: RawInputs,
+    #[serde(default)]
+    pub cis: RawCis,
+    #[serde(default)]
+    pub qc: RawQc,
+    #[serde(default)]
+    pub annotation: RawAnnotation,
+    #[serde(default)]
+    pub blocks: RawBlocks,
+    #[serde(default)]
+    pub cv: RawCv,
+    #[serde(default = "default_methods")]
+    pub methods: Vec<RawMethod>,
+    #[serde(default)]
+    pub resources: RawResources,
+}
+
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("results")
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// `inputs:` — where the cohort lives. Relative paths are relative to the pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInputs {
+    pub vcf: String,
+    #[serde(default)]
+    pub genotype_field: GenotypeField,
+    pub expression: PathBuf,
+    pub genes: PathBuf,
+    #[serde(default)]
+    pub covariates: Option<PathBuf>,
+    #[serde(default)]
+    pub peaks: Option<PathBuf>,
+    #[serde(default)]
+    pub variant_annotations: Option<PathBuf>,
+    #[serde(default)]
+    pub gwas: Option<PathBuf>,
+}
+
+/// Which FORMAT field carries the genotype.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum GenotypeField {
+    /// Hard calls; dosage = number of ALT alleles.
+    #[default]
+    #[serde(rename = "GT")]
+    Gt,
+    /// Imputed ALT dosage.
+    #[serde(rename = "DS")]
+    Ds,
+}
+
+/// `cis:` — the cis window around the TSS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCis {
+    #[serde(default = "default_window")]
+    pub window_bp: i64,
+}
+
+impl Default for RawCis {
+    fn default() -> Self {
+        RawCis {
+            window_bp: default_window(),
+        }
+    }
+}
+
+fn default_window() -> i64 {
+    1_000_000
+}
+
+/// What to do with `NA` expression values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpressionNa {
+    /// Refuse the file, naming gene and sample.
+    #[default]
+    Error,
+    /// Drop the sample for that gene only.
+    Drop,
+}
+
+/// `qc:` — SNP and sample quality control.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQc {
+    #[serde(default = "d_max_missing")]
+    pub max_missing: f64,
+    #[serde(default = "d_min_maf")]
+    pub min_maf: f64,
+    #[serde(default = "d_min_mac")]
+    pub min_mac: f64,
+    #[serde(default = "d_min_samples")]
+    pub min_samples: usize,
+    #[serde(default)]
+    pub expression_na: ExpressionNa,
+}
+
+impl Default for RawQc {
+    fn default() -> Self {
+        RawQc {
+            max_missing: d_max_missing(),
+            min_maf: d_min_maf(),
+            min_mac: d_min_mac(),
+            min_samples: d_min_samples(),
+            expression_na: ExpressionNa::Error,
+        }
+    }
+}
+
+fn d_max_missing() -> f64 {
+    0.10
+}
+fn d_min_maf() -> f64 {
+    0.01
+}
+fn d_min_mac() -> f64 {
+    5.0
+}
+fn d_min_samples() -> usize {
+    30
+}
+
+/// TSS-distance feature (MODEL.md §1.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TssDistance {
+    /// One standardized column log10(1 + |d|/1kb).
+    #[default]
+    Log,
+    /// Four distance-bin indicators.
+    Bins,
+}
+
+/// `annotation:` — per-SNP annotation features.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnnotation {
+    #[serde(default)]
+    pub tss_distance: TssDistance,
+    #[serde(default)]
+    pub signed_distance: bool,
+    #[serde(default = "yes")]
+    pub peak_overlap: bool,
+    #[serde(default)]
+    pub extra_columns: Vec<String>,
+}
+
+impl Default for RawAnnotation {
+    fn default() -> Self {
+        RawAnnotation {
+            tss_distance: TssDistance::Log,
+            signed_distance: false,
+            peak_overlap: true,
+            extra_columns: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `blocks:` — LD-block partition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlocks {
+    #[serde(default = "d_max_size")]
+    pub max_size: usize,
+    #[serde(default = "d_ld_window")]
+    pub ld_window: usize,
+    /// `auto` or a number.
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub tau: Option<String>,
+}
+
+impl Default for RawBlocks {
+    fn default() -> Self {
+        RawBlocks {
+            max_size: d_max_size(),
+            ld_window: d_ld_window(),
+            tau: None,
+        }
+    }
+}
+
+fn d_max_size() -> usize {
+    100
+}
+fn d_ld_window() -> usize {
+    20
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        S(String),
+        F(f64),
+    }
+    Ok(Option::<V>::deserialize(d)?.map(|v| match v {
+        V::S(s) => s,
+        V::F(f) => f.to_string(),
+    }))
+}
+
+/// `cv:` — cross-validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCv {
+    #[serde(default = "d_scheme")]
+    pub scheme: String,
+    #[serde(default = "d_folds")]
+    pub folds: usize,
+    #[serde(default = "d_test_fraction")]
+    pub test_fraction: f64,
+}
+
+impl Default for RawCv {
+    fn default() -> Self {
+        RawCv {
+            scheme: d_scheme(),
+            folds: d_folds(),
+            test_fraction: d_test_fraction(),
+        }
+    }
+}
+
+fn d_scheme() -> String {
+    "kfold".into()
+}
+fn d_folds() -> usize {
+    5
+}
+fn d_test_fraction() -> f64 {
+    0.2
+}
+
+/// The model families a method can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// BSLMM (Zhou, Carbonetto & Stephens 2013).
+    Bslmm,
+    /// Block gate, flat SNP prior, polygenic term.
+    BlockOnly,
+    /// Block gate + logistic annotation prior + polygenic term.
+    Bsbslmm,
+    /// Annotated BayesC (probit annotation prior, no polygenic term).
+    BayescAnnot,
+    /// Ridge / GBLUP.
+    Ridge,
+    /// Elastic net, alpha = 0.5, lambda by inner CV.
+    Enet,
+}
+
+impl MethodKind {
+    /// The YAML spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MethodKind::Bslmm => "bslmm",
+            MethodKind::BlockOnly => "block_only",
+            MethodKind::Bsbslmm => "bsbslmm",
+            MethodKind::BayescAnnot => "bayesc_annot",
+            MethodKind::Ridge => "ridge",
+            MethodKind::Enet => "enet",
+        }
+    }
+
+    /// Whether the method is an MCMC sampler.
+    pub fn is_bayesian(&self) -> bool {
+        !matches!(self, MethodKind::Ridge | MethodKind::Enet)
+    }
+}
+
+/// One entry of `methods:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMethod {
+    /// Output name; defaults to the model name.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub model: MethodKind,
+    #[serde(default = "d_chains")]
+    pub chains: usize,
+    #[serde(default = "d_burnin")]
+    pub burnin: usize,
+    #[serde(default = "d_samples")]
+    pub samples: usize,
+    #[serde(default = "d_thin")]
+    pub thin: usize,
+}
+
+fn d_chains() -> usize {
+    4
+}
+fn d_burnin() -> usize {
+    2000
+}
+fn d_samples() -> usize {
+    4000
+}
+fn d_thin() -> usize {
+    1
+}
+
+fn default_methods() -> Vec<RawMethod> {
+    [
+        MethodKind::Bslmm,
+        MethodKind::BlockOnly,
+        MethodKind::Bsbslmm,
+        MethodKind::BayescAnnot,
+        MethodKind::Ridge,
+        MethodKind::Enet,
+    ]
+    .into_iter()
+    .map(|model| RawMethod {
+        name: None,
+        model,
+        chains: d_chains(),
+        burnin: d_burnin(),
+        samples: d_samples(),
+        thin: d_thin(),
+    })
+    .collect()
+}
+
+/// `resources:` — threads and work slicing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default = "d_genes_per_task")]
+    pub genes_per_task: usize,
+}
+
+impl Default for RawResources {
+    fn default() -> Self {
+        RawResources {
+            threads: 0,
+            genes_per_task: d_genes_per_task(),
+        }
+    }
+}
+
+fn d_genes_per_task() -> usize {
+    10
+}
