@@ -4,6 +4,7 @@
 //! Layers (arrows point down only): `cli` -> `stages` -> `dist` -> `model`/`stats`/`io`/`config` -> `rng`.
 
 pub mod config;
+pub mod dist;
 pub mod io;
 pub mod model;
 pub mod rng;

@@ -1,4 +1,56 @@
-//! Pipeline stages: each plans its work items, runs one item, and merges.
+//! Pipeline stages: each plans its work items, runs one item, and merges. `run_stage` is the
+//! one entry point the CLI uses; `status` reads what the stages left on disk.
 
 pub mod prepare;
 pub mod simulate;
+pub mod status;
+
+use thiserror::Error;
+
+use crate::config::Config;
+
+/// Stages this build can run, in pipeline order.
+pub const AVAILABLE: [&str; 1] = ["prepare"];
+
+/// What a stage did.
+#[derive(Debug, Default, Clone)]
+pub struct StageOutcome {
+    /// Work items (chromosomes or genes) completed now.
+    pub done: usize,
+    /// Work items skipped because their output was already complete.
+    pub skipped: usize,
+    /// Work items (genes or chromosomes) that failed and were recorded.
+    pub failures: usize,
+}
+
+/// Errors that stop a stage.
+#[derive(Debug, Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Prepare(#[from] prepare::PrepareError),
+    /// The stage exists in the pipeline but this build cannot run it yet.
+    #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
+    NotAvailable(String),
+}
+
+/// Runs one stage for the given chromosomes.
+pub fn run_stage(
+    stage: &str,
+    config: &Config,
+    chroms: &[String],
+    force: bool,
+) -> Result<StageOutcome, StageError> {
+    let t = std::time::Instant::now();
+    let outcome = match stage {
+        "prepare" => prepare::run(config, chroms, force)?,
+        other => return Err(StageError::NotAvailable(other.to_string())),
+    };
+    tracing::info!(
+        "stage {stage}: {} done, {} skipped (already complete), {} failed, {:.1} s",
+        outcome.done,
+        outcome.skipped,
+        outcome.failures,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(outcome)
+}

@@ -1,0 +1,123 @@
+//! `bsbslmm status`: reads the outputs on disk and reports, per stage and chromosome, what is
+//! done, what failed (with reasons) and what is pending. It never modifies anything.
+
+use std::fmt::Write as _;
+
+use crate::config::{Config, STAGES};
+use crate::io::store;
+use crate::stages::AVAILABLE;
+
+/// State of one (stage, chromosome) pair.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Output complete; `genes_ok` of `genes` genes usable, with per-gene problems listed.
+    Done {
+        genes: usize,
+        genes_ok: usize,
+        problems: Vec<(String, String, String)>,
+    },
+    /// The chromosome failed as a whole.
+    Failed(String),
+    /// Not run yet (or interrupted).
+    Pending,
+    /// The stage is not available in this build.
+    Unavailable,
+}
+
+/// The whole report.
+pub struct Report {
+    /// (stage, chromosome, state).
+    pub rows: Vec<(String, String, State)>,
+}
+
+/// Reads the state of every stage and chromosome of `config`.
+pub fn collect(config: &Config) -> Report {
+    let mut rows = Vec::new();
+    for stage in STAGES {
+        for chrom in &config.chromosomes {
+            let state = if !AVAILABLE.contains(&stage) {
+                State::Unavailable
+            } else {
+                prepare_state(config, chrom)
+            };
+            rows.push((stage.to_string(), chrom.clone(), state));
+        }
+    }
+    Report { rows }
+}
+
+fn prepare_state(config: &Config, chrom: &str) -> State {
+    let path = config.cache_path(chrom);
+    if store::is_complete(&path) {
+        return read_gene_table(&path).unwrap_or_else(|e| State::Failed(format!("{}: {e}", path.display())));
+    }
+    let failed = config.cache_dir().join(format!("{chrom}.failed"));
+    match std::fs::read_to_string(&failed) {
+        Ok(reason) => State::Failed(reason.trim().to_string()),
+        Err(_) => State::Pending,
+    }
+}
+
+fn read_gene_table(path: &std::path::Path) -> hdf5::Result<State> {
+    let f = hdf5::File::open(path)?;
+    let t = f.group("gene_table")?;
+    let ids = store::read_strings(&t, "gene_id")?;
+    let status = store::read_strings(&t, "status")?;
+    let reason = store::read_strings(&t, "reason")?;
+    let problems: Vec<(String, String, String)> = ids
+        .iter()
+        .zip(&status)
+        .zip(&reason)
+        .filter(|((_, s), _)| s.as_str() != "ok")
+        .map(|((g, s), r)| (g.clone(), s.clone(), r.clone()))
+        .collect();
+    Ok(State::Done {
+        genes: ids.len(),
+        genes_ok: ids.len() - problems.len(),
+        problems,
+    })
+}
+
+impl Report {
+    /// True when any chromosome failed or any gene failed (not merely skipped by QC).
+    pub fn any_failed(&self) -> bool {
+        self.rows.iter().any(|(_, _, s)| match s {
+            State::Failed(_) => true,
+            State::Done { problems, .. } => problems
+                .iter()
+                .any(|(_, st, _)| st == "failed" || st == "contig_missing"),
+            _ => false,
+        })
+    }
+
+    /// A plain-text table followed by the list of failures with reasons.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{:<10} {:<12} {:<10} details", "stage", "chrom", "state");
+        let mut details = String::new();
+        for (stage, chrom, state) in &self.rows {
+            let (word, info) = match state {
+                State::Done { genes, genes_ok, problems } => (
+                    "done",
+                    format!("{genes_ok}/{genes} genes ok, {} not prepared", problems.len()),
+                ),
+                State::Failed(r) => ("FAILED", r.lines().next().unwrap_or("").to_string()),
+                State::Pending => ("pending", String::new()),
+                State::Unavailable => ("-", "stage not in this build".to_string()),
+            };
+            let _ = writeln!(out, "{stage:<10} {chrom:<12} {word:<10} {info}");
+            if let State::Done { problems, .. } = state {
+                for (g, s, r) in problems {
+                    let _ = writeln!(details, "  {stage} {chrom} {g}: {s}: {r}");
+                }
+            }
+            if let State::Failed(r) = state {
+                let _ = writeln!(details, "  {stage} {chrom}: {r}");
+            }
+        }
+        if !details.is_empty() {
+            let _ = writeln!(out, "\nGenes and chromosomes not done, with reasons:\n{details}");
+        }
+        out
+    }
+}
