@@ -135,6 +135,33 @@ impl Iterator for TextLines {
     }
 }
 
+/// What a numeric table cell holds, as classified by [`parse_float`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell {
+    /// A finite number.
+    Finite(f64),
+    /// A missing-value token: empty, `NA`, `na`, `.`, or any spelling of NaN (`nan`, `NaN`).
+    Missing,
+    /// An infinite value (`inf`, `-Infinity`, or a literal too large for `f64`).
+    Infinite,
+    /// Anything else.
+    Invalid,
+}
+
+/// Classifies one table cell as a finite number, a missing value, an infinity, or garbage.
+pub fn parse_float(token: &str) -> Cell {
+    match token {
+        "" | "NA" | "na" | "." => return Cell::Missing,
+        _ => {}
+    }
+    match token.parse::<f64>() {
+        Ok(v) if v.is_nan() => Cell::Missing,
+        Ok(v) if v.is_infinite() => Cell::Infinite,
+        Ok(v) => Cell::Finite(v),
+        Err(_) => Cell::Invalid,
+    }
+}
+
 /// Test helpers shared by the readers in `io`: write fixture text to a temporary file.
 #[cfg(test)]
 pub(crate) mod testutil {
@@ -252,6 +279,21 @@ mod tests {
         };
         assert_eq!(l.fields(), vec!["a b", "", "c"]);
         assert!(!l.is_blank());
+    }
+
+    #[test]
+    fn cells_are_classified() {
+        assert_eq!(parse_float("1.5"), Cell::Finite(1.5));
+        assert_eq!(parse_float("-2e-3"), Cell::Finite(-0.002));
+        for t in ["", "NA", "na", ".", "nan", "NaN"] {
+            assert_eq!(parse_float(t), Cell::Missing, "{t}");
+        }
+        for t in ["inf", "-inf", "Infinity", "1e400"] {
+            assert_eq!(parse_float(t), Cell::Infinite, "{t}");
+        }
+        for t in ["abc", "1,5", " 1", "1.2.3"] {
+            assert_eq!(parse_float(t), Cell::Invalid, "{t}");
+        }
     }
 
     #[test]
