@@ -234,7 +234,11 @@ pub fn read_variant_annotations(
 }
 
 /// Sorts one contig's rows by position; a repeated position returns `(pos, first_line, second_line)`.
-fn sort_rows(rows: ChromRows, line_numbers: &[usize], k: usize) -> Result<ChromRows, (u64, usize, usize)> {
+fn sort_rows(
+    rows: ChromRows,
+    line_numbers: &[usize],
+    k: usize,
+) -> Result<ChromRows, (u64, usize, usize)> {
     if rows.positions.windows(2).all(|w| w[0] < w[1]) {
         return Ok(rows);
     }
@@ -251,7 +255,9 @@ fn sort_rows(rows: ChromRows, line_numbers: &[usize], k: usize) -> Result<ChromR
     };
     for &i in &order {
         sorted.positions.push(rows.positions[i]);
-        sorted.values.extend_from_slice(&rows.values[i * k..(i + 1) * k]);
+        sorted
+            .values
+            .extend_from_slice(&rows.values[i * k..(i + 1) * k]);
     }
     Ok(sorted)
 }
@@ -315,7 +321,10 @@ mod tests {
     #[test]
     fn parses_unsorted_rows_with_missing_values() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, c) in [("a.tsv", Compression::Plain), ("a.tsv.gz", Compression::Gzip)] {
+        for (name, c) in [
+            ("a.tsv", Compression::Plain),
+            ("a.tsv.gz", Compression::Gzip),
+        ] {
             let path = write_file(&dir, name, GOOD, c);
             let a = read_variant_annotations(&path, None).unwrap();
             assert_eq!(a.names, vec!["cadd", "dnase"]);
@@ -345,11 +354,17 @@ mod tests {
     fn select_gives_indices_or_lists_available() {
         let (_d, path) = plain("annot.tsv", GOOD);
         let a = read_variant_annotations(&path, None).unwrap();
-        assert_eq!(a.select(&["dnase".into(), "cadd".into()]).unwrap(), vec![1, 0]);
+        assert_eq!(
+            a.select(&["dnase".into(), "cadd".into()]).unwrap(),
+            vec![1, 0]
+        );
         let e = a.select(&["phylop".into()]).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, AnnotationError::UnknownName { .. }));
-        assert!(msg.contains("annot.tsv") && msg.contains("`phylop`") && msg.contains("cadd, dnase"), "{msg}");
+        assert!(
+            msg.contains("annot.tsv") && msg.contains("`phylop`") && msg.contains("cadd, dnase"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -362,7 +377,10 @@ mod tests {
     fn header_must_start_with_chrom_pos() {
         let (e, msg) = err("chrom\tpos\tcadd\n");
         assert!(matches!(e, AnnotationError::BadHeader { line: 1, .. }));
-        assert!(msg.contains(":1:") && msg.contains("#chrom<TAB>pos"), "{msg}");
+        assert!(
+            msg.contains(":1:") && msg.contains("#chrom<TAB>pos"),
+            "{msg}"
+        );
         let (e, _) = err("#chrom\tpos\n");
         assert!(matches!(e, AnnotationError::BadHeader { .. }));
     }
@@ -370,14 +388,29 @@ mod tests {
     #[test]
     fn duplicate_name() {
         let (e, msg) = err("#chrom\tpos\ta\tb\ta\n");
-        assert!(matches!(e, AnnotationError::DuplicateName { first: 3, second: 5, .. }));
+        assert!(matches!(
+            e,
+            AnnotationError::DuplicateName {
+                first: 3,
+                second: 5,
+                ..
+            }
+        ));
         assert!(msg.contains("`a`"), "{msg}");
     }
 
     #[test]
     fn wrong_field_count() {
         let (e, msg) = err("#chrom\tpos\ta\tb\nchr1\t5\t1\n");
-        assert!(matches!(e, AnnotationError::FieldCount { line: 2, expected: 4, found: 3, .. }));
+        assert!(matches!(
+            e,
+            AnnotationError::FieldCount {
+                line: 2,
+                expected: 4,
+                found: 3,
+                ..
+            }
+        ));
         assert!(msg.contains(":2:"), "{msg}");
     }
 
@@ -400,8 +433,19 @@ mod tests {
     #[test]
     fn duplicate_variant_names_both_lines() {
         let (e, msg) = err("#chrom\tpos\ta\nchr1\t9\t1\nchr1\t5\t1\nchr2\t9\t1\nchr1\t9\t2\n");
-        assert!(matches!(e, AnnotationError::DuplicateVariant { pos: 9, first: 2, second: 5, .. }));
-        assert!(msg.contains("chr1:9") && msg.contains("lines 2 and 5"), "{msg}");
+        assert!(matches!(
+            e,
+            AnnotationError::DuplicateVariant {
+                pos: 9,
+                first: 2,
+                second: 5,
+                ..
+            }
+        ));
+        assert!(
+            msg.contains("chr1:9") && msg.contains("lines 2 and 5"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -213,13 +213,19 @@ mod tests {
     fn parses_plain_and_gzip_with_constant_covariate() {
         let dir = tempfile::tempdir().unwrap();
         let body = "ID\tS1\tS2\tS3\nPC1\t0.1\t-0.2\t3e2\nsex\t1\t1\t1\n";
-        for (name, c) in [("c.txt", Compression::Plain), ("c.txt.gz", Compression::Gzip)] {
+        for (name, c) in [
+            ("c.txt", Compression::Plain),
+            ("c.txt.gz", Compression::Gzip),
+        ] {
             let path = write_file(&dir, name, body, c);
             let cov = read_covariates(&path).unwrap();
             assert_eq!(cov.path, path);
             assert_eq!(cov.samples, vec!["S1", "S2", "S3"]);
             assert_eq!(cov.names, vec!["PC1", "sex"]);
-            assert_eq!(cov.values, vec![vec![0.1, -0.2, 300.0], vec![1.0, 1.0, 1.0]]);
+            assert_eq!(
+                cov.values,
+                vec![vec![0.1, -0.2, 300.0], vec![1.0, 1.0, 1.0]]
+            );
         }
     }
 
@@ -248,29 +254,60 @@ mod tests {
     #[test]
     fn duplicate_sample() {
         let (e, msg) = err("ID\tS1\tS1\n");
-        assert!(matches!(e, CovariateError::DuplicateSample { first: 2, second: 3, .. }));
+        assert!(matches!(
+            e,
+            CovariateError::DuplicateSample {
+                first: 2,
+                second: 3,
+                ..
+            }
+        ));
         assert!(msg.contains("`S1`") && msg.contains("2 and 3"), "{msg}");
     }
 
     #[test]
     fn duplicate_covariate() {
         let (e, msg) = err("ID\tS1\nPC1\t1\nPC2\t2\nPC1\t3\n");
-        assert!(matches!(e, CovariateError::DuplicateCovariate { first: 2, second: 4, .. }));
-        assert!(msg.contains("`PC1`") && msg.contains("lines 2 and 4"), "{msg}");
+        assert!(matches!(
+            e,
+            CovariateError::DuplicateCovariate {
+                first: 2,
+                second: 4,
+                ..
+            }
+        ));
+        assert!(
+            msg.contains("`PC1`") && msg.contains("lines 2 and 4"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn wrong_field_count() {
         let (e, msg) = err("ID\tS1\tS2\nPC1\t1\n");
-        assert!(matches!(e, CovariateError::FieldCount { expected: 3, found: 2, .. }));
+        assert!(matches!(
+            e,
+            CovariateError::FieldCount {
+                expected: 3,
+                found: 2,
+                ..
+            }
+        ));
         assert!(msg.contains(":2:") && msg.contains("`PC1`"), "{msg}");
     }
 
     #[test]
     fn missing_infinite_and_non_numeric_values() {
-        for (token, problem) in [("NA", "missing"), ("inf", "not finite"), ("x1", "not a number")] {
+        for (token, problem) in [
+            ("NA", "missing"),
+            ("inf", "not finite"),
+            ("x1", "not a number"),
+        ] {
             let (e, msg) = err(&format!("ID\tS1\tS2\nPC1\t1\t2\nPC2\t0\t{token}\n"));
-            assert!(matches!(e, CovariateError::BadValue { line: 3, .. }), "{msg}");
+            assert!(
+                matches!(e, CovariateError::BadValue { line: 3, .. }),
+                "{msg}"
+            );
             for part in [":3:", "`PC2`", "`S2`", &format!("`{token}`"), problem] {
                 assert!(msg.contains(part), "{part} missing from {msg}");
             }

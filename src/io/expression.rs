@@ -361,7 +361,10 @@ mod tests {
             );
             assert_eq!(g.values, vec![0.5, -1.25, 0.2]);
             let g = &e.genes[1];
-            assert_eq!((g.gene_id.as_str(), g.line, g.start, g.end), ("ENSG2", 3, 49, 50));
+            assert_eq!(
+                (g.gene_id.as_str(), g.line, g.start, g.end),
+                ("ENSG2", 3, 49, 50)
+            );
             assert_eq!(g.values[0], 3.0);
             assert!(g.values[1].is_nan());
             assert_eq!(g.values[2], 0.0);
@@ -385,21 +388,34 @@ mod tests {
     #[test]
     fn header_must_start_with_chr() {
         let (e, msg) = err("gene_id\tS1\nG\t1\n", NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::BadHeader { line: 1, .. }), "{msg}");
+        assert!(
+            matches!(e, ExpressionError::BadHeader { line: 1, .. }),
+            "{msg}"
+        );
         assert!(msg.contains(":1:") && msg.contains("`gene_id`"), "{msg}");
     }
 
     #[test]
     fn header_needs_a_sample() {
         let (e, msg) = err("#chr\tstart\tend\tgene_id\n", NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::TooFewColumns { found: 4, .. }), "{msg}");
+        assert!(
+            matches!(e, ExpressionError::TooFewColumns { found: 4, .. }),
+            "{msg}"
+        );
         assert!(msg.contains(":1:") && msg.contains("4 columns"), "{msg}");
     }
 
     #[test]
     fn duplicate_sample_names_both_columns() {
         let (e, msg) = err("#chr\tstart\tend\tgene_id\tS1\tS2\tS1\n", NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::DuplicateSample { first: 5, second: 7, .. }));
+        assert!(matches!(
+            e,
+            ExpressionError::DuplicateSample {
+                first: 5,
+                second: 7,
+                ..
+            }
+        ));
         assert!(msg.contains("`S1`") && msg.contains("5 and 7"), "{msg}");
     }
 
@@ -409,23 +425,48 @@ mod tests {
             "#chr\tstart\tend\tgene_id\tS1\tS2\nchr1\t0\t1\tG7\t1\n",
             NaPolicy::Keep,
         );
-        assert!(matches!(e, ExpressionError::FieldCount { expected: 6, found: 5, .. }));
-        assert!(msg.contains(":2:") && msg.contains("`G7`") && msg.contains("expected 6"), "{msg}");
+        assert!(matches!(
+            e,
+            ExpressionError::FieldCount {
+                expected: 6,
+                found: 5,
+                ..
+            }
+        ));
+        assert!(
+            msg.contains(":2:") && msg.contains("`G7`") && msg.contains("expected 6"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_start_and_end() {
         let (e, msg) = err("#chr\ts\te\tid\tS1\nchr1\t-5\t1\tG1\t1\n", NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::BadCoordinate { column: "start", .. }));
-        assert!(msg.contains(":2:") && msg.contains("`-5`") && msg.contains("`G1`"), "{msg}");
+        assert!(matches!(
+            e,
+            ExpressionError::BadCoordinate {
+                column: "start",
+                ..
+            }
+        ));
+        assert!(
+            msg.contains(":2:") && msg.contains("`-5`") && msg.contains("`G1`"),
+            "{msg}"
+        );
         let (e, msg) = err("#chr\ts\te\tid\tS1\nchr1\t5\t1.5\tG1\t1\n", NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::BadCoordinate { column: "end", .. }));
+        assert!(matches!(
+            e,
+            ExpressionError::BadCoordinate { column: "end", .. }
+        ));
         assert!(msg.contains("`1.5`"), "{msg}");
     }
 
     #[test]
     fn non_numeric_value() {
-        let (e, msg) = err("#chr\ts\te\tid\tS1\tS2\nchr1\t0\t1\tG1\t1\tabc\n", NaPolicy::Keep);
+        let (e, msg) = err(
+            "#chr\ts\te\tid\tS1\tS2\nchr1\t0\t1\tG1\t1\tabc\n",
+            NaPolicy::Keep,
+        );
         assert!(matches!(e, ExpressionError::NotNumeric { .. }));
         for part in [":2:", "`G1`", "`S2`", "`abc`"] {
             assert!(msg.contains(part), "{part} missing from {msg}");
@@ -440,7 +481,10 @@ mod tests {
         for part in [":3:", "`G2`", "`S1`", "qc.expression_na: drop"] {
             assert!(msg.contains(part), "{part} missing from {msg}");
         }
-        let (e, _) = err("#chr\ts\te\tid\tS1\tS2\nchr1\t0\t1\tG1\t1\t\n", NaPolicy::Error);
+        let (e, _) = err(
+            "#chr\ts\te\tid\tS1\tS2\nchr1\t0\t1\tG1\t1\t\n",
+            NaPolicy::Error,
+        );
         assert!(matches!(e, ExpressionError::MissingValue { ref sample, .. } if sample == "S2"));
     }
 
@@ -455,10 +499,21 @@ mod tests {
 
     #[test]
     fn duplicate_gene_names_both_lines() {
-        let contents = "#chr\ts\te\tid\tS1\nchr1\t0\t1\tG1\t1\nchr1\t5\t6\tG2\t1\nchr2\t0\t1\tG1\t1\n";
+        let contents =
+            "#chr\ts\te\tid\tS1\nchr1\t0\t1\tG1\t1\nchr1\t5\t6\tG2\t1\nchr2\t0\t1\tG1\t1\n";
         let (e, msg) = err(contents, NaPolicy::Keep);
-        assert!(matches!(e, ExpressionError::DuplicateGene { first: 2, second: 4, .. }));
-        assert!(msg.contains("`G1`") && msg.contains("lines 2 and 4"), "{msg}");
+        assert!(matches!(
+            e,
+            ExpressionError::DuplicateGene {
+                first: 2,
+                second: 4,
+                ..
+            }
+        ));
+        assert!(
+            msg.contains("`G1`") && msg.contains("lines 2 and 4"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -137,7 +137,9 @@ pub enum GeneError {
 /// Only a final `.` followed by digits is removed, so `"ENSG1.5_PAR_Y"` and `"ABC"` are unchanged.
 pub fn strip_version(id: &str) -> &str {
     match id.rsplit_once('.') {
-        Some((base, v)) if !base.is_empty() && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((base, v))
+            if !base.is_empty() && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             base
         }
         _ => id,
@@ -205,22 +207,17 @@ pub fn read_gtf(path: &Path) -> Result<Vec<Gene>, GeneError> {
             });
         }
         let strand = parse_strand(path, line.number, &gene_id, f[6])?;
-        let gene_name = attrs.get("gene_name").unwrap_or(&gene_id.as_str()).to_string();
+        let gene_name = attrs
+            .get("gene_name")
+            .unwrap_or(&gene_id.as_str())
+            .to_string();
         let gene_type = attrs
             .get("gene_type")
             .or_else(|| attrs.get("gene_biotype"))
             .unwrap_or(&"")
             .to_string();
-        push_unique(path, &mut genes, &mut seen, line.number, Gene {
-            tss: tss(strand, start, end),
-            gene_id,
-            gene_name,
-            gene_type,
-            chrom: f[0].to_string(),
-            start,
-            end,
-            strand,
-        })?;
+        let gene = new_gene(f[0], start, end, strand, gene_id, gene_name, gene_type);
+        push_unique(path, &mut genes, &mut seen, line.number, gene)?;
     }
     Ok(genes)
 }
@@ -233,8 +230,7 @@ pub fn read_gene_bed(path: &Path) -> Result<Vec<Gene>, GeneError> {
     let mut seen = HashMap::new();
     for line in lines(path)? {
         let line = line?;
-        let t = &line.text;
-        if line.is_blank() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser") {
+        if line.is_bed_meta() {
             continue;
         }
         let f = line.fields();
@@ -260,24 +256,42 @@ pub fn read_gene_bed(path: &Path) -> Result<Vec<Gene>, GeneError> {
         }
         let strand = parse_strand(path, line.number, &gene_id, f[5])?;
         let start = bed_start + 1;
-        push_unique(path, &mut genes, &mut seen, line.number, Gene {
-            tss: tss(strand, start, end),
-            gene_name: gene_id.clone(),
-            gene_id,
-            gene_type: String::new(),
-            chrom: f[0].to_string(),
+        let gene = new_gene(
+            f[0],
             start,
             end,
             strand,
-        })?;
+            gene_id.clone(),
+            gene_id,
+            String::new(),
+        );
+        push_unique(path, &mut genes, &mut seen, line.number, gene)?;
     }
     Ok(genes)
 }
 
-fn tss(strand: Strand, start: u64, end: u64) -> u64 {
-    match strand {
+fn new_gene(
+    chrom: &str,
+    start: u64,
+    end: u64,
+    strand: Strand,
+    gene_id: String,
+    gene_name: String,
+    gene_type: String,
+) -> Gene {
+    let tss = match strand {
         Strand::Plus => start,
         Strand::Minus => end,
+    };
+    Gene {
+        gene_id,
+        gene_name,
+        gene_type,
+        chrom: chrom.to_string(),
+        start,
+        end,
+        strand,
+        tss,
     }
 }
 
@@ -301,7 +315,12 @@ fn push_unique(
     Ok(())
 }
 
-fn parse_int(path: &Path, line: usize, column: &'static str, token: &str) -> Result<u64, GeneError> {
+fn parse_int(
+    path: &Path,
+    line: usize,
+    column: &'static str,
+    token: &str,
+) -> Result<u64, GeneError> {
     token.parse().map_err(|_| GeneError::BadInteger {
         path: path.to_path_buf(),
         line,
@@ -374,7 +393,10 @@ mod tests {
     #[test]
     fn gtf_genes_with_plus_and_minus_tss() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, c) in [("a.gtf", Compression::Plain), ("a.gtf.gz", Compression::Gzip)] {
+        for (name, c) in [
+            ("a.gtf", Compression::Plain),
+            ("a.gtf.gz", Compression::Gzip),
+        ] {
             let path = write_file(&dir, name, GTF, c);
             let genes = read_genes(&path).unwrap();
             assert_eq!(
@@ -411,7 +433,10 @@ mod tests {
         let body = "#chrom\tstart\tend\tgene_id\tscore\tstrand\n\
                     chr2\t99\t200\tG1\t0\t+\n\
                     chr2\t299\t400\tG2\t0\t-\textra\n";
-        for (name, c) in [("g.bed", Compression::Plain), ("g.bed.gz", Compression::Bgzf)] {
+        for (name, c) in [
+            ("g.bed", Compression::Plain),
+            ("g.bed.gz", Compression::Bgzf),
+        ] {
             let path = write_file(&dir, name, body, c);
             let genes = read_genes(&path).unwrap();
             assert_eq!(genes.len(), 2);
@@ -444,13 +469,23 @@ mod tests {
     fn unknown_extension() {
         let (_d, path) = plain("genes.tsv", "x\n");
         let msg = read_genes(&path).unwrap_err().to_string();
-        assert!(msg.contains("genes.tsv") && msg.contains(".gtf.gz") && msg.contains(".bed"), "{msg}");
+        assert!(
+            msg.contains("genes.tsv") && msg.contains(".gtf.gz") && msg.contains(".bed"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn gtf_wrong_column_count() {
         let (e, msg) = gtf_err("#c\nchr1 S gene 1 2 . + . gene_id \"G\";\n");
-        assert!(matches!(e, GeneError::GtfColumns { line: 2, found: 1, .. }));
+        assert!(matches!(
+            e,
+            GeneError::GtfColumns {
+                line: 2,
+                found: 1,
+                ..
+            }
+        ));
         assert!(msg.contains(":2:") && msg.contains("expected 9"), "{msg}");
     }
 
@@ -465,7 +500,10 @@ mod tests {
     fn gtf_dot_strand_is_an_error() {
         let (e, msg) = gtf_err(&gtf_gene_line("G1", "1", "5", "."));
         assert!(matches!(e, GeneError::BadStrand { .. }));
-        assert!(msg.contains(":1:") && msg.contains("`G1`") && msg.contains("`.`"), "{msg}");
+        assert!(
+            msg.contains(":1:") && msg.contains("`G1`") && msg.contains("`.`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -477,30 +515,62 @@ mod tests {
 
     #[test]
     fn gtf_duplicate_gene() {
-        let body = gtf_gene_line("G1", "1", "5", "+") + &gtf_gene_line("G2", "1", "5", "+") + &gtf_gene_line("G1", "7", "9", "-");
+        let body = gtf_gene_line("G1", "1", "5", "+")
+            + &gtf_gene_line("G2", "1", "5", "+")
+            + &gtf_gene_line("G1", "7", "9", "-");
         let (e, msg) = gtf_err(&body);
-        assert!(matches!(e, GeneError::DuplicateGene { first: 1, second: 3, .. }));
-        assert!(msg.contains("`G1`") && msg.contains("lines 1 and 3"), "{msg}");
+        assert!(matches!(
+            e,
+            GeneError::DuplicateGene {
+                first: 1,
+                second: 3,
+                ..
+            }
+        ));
+        assert!(
+            msg.contains("`G1`") && msg.contains("lines 1 and 3"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn gtf_start_after_end() {
         let (e, msg) = gtf_err(&gtf_gene_line("G1", "10", "9", "+"));
-        assert!(matches!(e, GeneError::StartAfterEnd { start: 10, end: 9, .. }));
+        assert!(matches!(
+            e,
+            GeneError::StartAfterEnd {
+                start: 10,
+                end: 9,
+                ..
+            }
+        ));
         assert!(msg.contains(":1:") && msg.contains("`G1`"), "{msg}");
     }
 
     #[test]
     fn bed_without_strand_is_an_error() {
         let (e, msg) = bed_err("chr1\t0\t10\tG1\n");
-        assert!(matches!(e, GeneError::BedColumns { line: 1, found: 4, .. }));
+        assert!(matches!(
+            e,
+            GeneError::BedColumns {
+                line: 1,
+                found: 4,
+                ..
+            }
+        ));
         assert!(msg.contains(":1:") && msg.contains("strand"), "{msg}");
     }
 
     #[test]
     fn bed_bad_integer_strand_and_interval() {
         let (e, msg) = bed_err("chr1\tx\t10\tG1\t0\t+\n");
-        assert!(matches!(e, GeneError::BadInteger { column: "start", .. }));
+        assert!(matches!(
+            e,
+            GeneError::BadInteger {
+                column: "start",
+                ..
+            }
+        ));
         assert!(msg.contains("`x`"), "{msg}");
         let (e, msg) = bed_err("chr1\t0\t10\tG1\t0\t.\n");
         assert!(matches!(e, GeneError::BadStrand { .. }));
@@ -513,7 +583,14 @@ mod tests {
     #[test]
     fn bed_duplicate_gene() {
         let (e, msg) = bed_err("chr1\t0\t10\tG1\t0\t+\nchr1\t0\t10\tG1\t0\t+\n");
-        assert!(matches!(e, GeneError::DuplicateGene { first: 1, second: 2, .. }));
+        assert!(matches!(
+            e,
+            GeneError::DuplicateGene {
+                first: 1,
+                second: 2,
+                ..
+            }
+        ));
         assert!(msg.contains("`G1`"), "{msg}");
     }
 

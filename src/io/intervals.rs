@@ -65,8 +65,7 @@ pub fn read_bed_intervals(path: &Path) -> Result<IntervalSet, IntervalError> {
     let mut raw = Vec::new();
     for line in lines(path)? {
         let line = line?;
-        let t = &line.text;
-        if line.is_blank() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser") {
+        if line.is_bed_meta() {
             continue;
         }
         let f = line.fields();
@@ -189,7 +188,17 @@ mod tests {
         assert_eq!(set.total_bp(), 15 + 20 + 1);
         assert_eq!(set.chroms(), vec!["chr1", "chr2"]);
         // chr1 intervals: [0,15) [20,40) -> 1-based 1..=15, 21..=40
-        for (pos, inside) in [(0, false), (1, true), (15, true), (16, false), (20, false), (21, true), (40, true), (41, false), (51, false)] {
+        for (pos, inside) in [
+            (0, false),
+            (1, true),
+            (15, true),
+            (16, false),
+            (20, false),
+            (21, true),
+            (40, true),
+            (41, false),
+            (51, false),
+        ] {
             assert_eq!(set.contains("chr1", pos), inside, "chr1:{pos}");
         }
         assert!(!set.contains("chr2", 100));
@@ -206,7 +215,10 @@ mod tests {
                     chr1\t99\t200\tpeak1\t500\t.\t5.1\t3.2\t2.1\t50\n\
                     chr1\t150\t260\tpeak2\n\
                     chr5\t0\t1\n";
-        for (name, c) in [("p.narrowPeak", Compression::Plain), ("p.bed.gz", Compression::Gzip)] {
+        for (name, c) in [
+            ("p.narrowPeak", Compression::Plain),
+            ("p.bed.gz", Compression::Gzip),
+        ] {
             let path = write_file(&dir, name, body, c);
             let set = read_bed_intervals(&path).unwrap();
             assert_eq!(set.len(), 2);
@@ -222,21 +234,43 @@ mod tests {
     #[test]
     fn too_few_columns() {
         let (e, msg) = err("chr1\t1\t5\nchr1\t7\n");
-        assert!(matches!(e, IntervalError::TooFewColumns { line: 2, found: 2, .. }));
+        assert!(matches!(
+            e,
+            IntervalError::TooFewColumns {
+                line: 2,
+                found: 2,
+                ..
+            }
+        ));
         assert!(msg.contains(":2:") && msg.contains("at least 3"), "{msg}");
     }
 
     #[test]
     fn bad_integer() {
         let (e, msg) = err("chr1\t1e3\t5000\n");
-        assert!(matches!(e, IntervalError::BadInteger { column: "start", line: 1, .. }));
+        assert!(matches!(
+            e,
+            IntervalError::BadInteger {
+                column: "start",
+                line: 1,
+                ..
+            }
+        ));
         assert!(msg.contains(":1:") && msg.contains("`1e3`"), "{msg}");
     }
 
     #[test]
     fn start_after_end() {
         let (e, msg) = err("chr1\t1\t5\nchr1\t9\t8\n");
-        assert!(matches!(e, IntervalError::StartAfterEnd { line: 2, start: 9, end: 8, .. }));
+        assert!(matches!(
+            e,
+            IntervalError::StartAfterEnd {
+                line: 2,
+                start: 9,
+                end: 8,
+                ..
+            }
+        ));
         assert!(msg.contains(":2:") && msg.contains("start 9"), "{msg}");
     }
 

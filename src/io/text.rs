@@ -90,6 +90,12 @@ impl Line {
     pub fn is_blank(&self) -> bool {
         self.text.trim().is_empty()
     }
+
+    /// True for lines a BED reader skips: blank, `#` comments, `track` and `browser` lines.
+    pub fn is_bed_meta(&self) -> bool {
+        let t = self.text.as_str();
+        self.is_blank() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser")
+    }
 }
 
 /// Iterator over the numbered lines of a text file; see [`lines`].
@@ -279,6 +285,20 @@ mod tests {
         };
         assert_eq!(l.fields(), vec!["a b", "", "c"]);
         assert!(!l.is_blank());
+        for (text, meta) in [
+            ("", true),
+            ("  ", true),
+            ("#chrom\tstart", true),
+            ("track name=x", true),
+            ("browser hide all", true),
+            ("chr1\t0\t1", false),
+        ] {
+            let l = Line {
+                number: 1,
+                text: text.to_string(),
+            };
+            assert_eq!(l.is_bed_meta(), meta, "{text:?}");
+        }
     }
 
     #[test]
