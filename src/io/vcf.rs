@@ -415,7 +415,7 @@ fn check_bgzf(path: &Path, file: &mut File) -> Result<(), VcfError> {
         && head[14..16] == [0x02, 0x00];
     if !is_bgzf {
         return Err(not_bgzf(
-            "it is plain gzip, which cannot be indexed; decompress it and",
+            "it is plain gzip, which cannot be indexed; decompress it with `gunzip` first",
         ));
     }
     let len = file.metadata().map_err(|e| io_error(path, e))?.len();
@@ -914,5 +914,500 @@ fn ds_dosage(value: Option<Value<'_>>) -> Result<f32, String> {
         None => Ok(f32::NAN),
         Some(x) if x.is_finite() => Ok(x),
         Some(x) => Err(format!("expected a finite DS, found {x}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use noodles::csi::binning_index::index::reference_sequence::bin::Chunk;
+
+    use super::*;
+
+    const HEADER: &str = "##fileformat=VCFv4.2
+##contig=<ID=1,length=100000>
+##contig=<ID=2,length=100000>
+##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">
+##FORMAT=<ID=DS,Number=A,Type=Float,Description=\"ALT dosage\">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\tC
+";
+    const HEADER_LINES: u64 = 6;
+
+    fn line(chrom: &str, pos: u64, format: &str, cells: &str) -> String {
+        format!("{chrom}\t{pos}\t.\tA\tG\t.\tPASS\t.\t{format}\t{cells}\n")
+    }
+
+    /// BGZF bytes with the header in the first block and the records in later blocks.
+    fn bgzf_bytes(body: &str) -> Vec<u8> {
+        let mut writer = bgzf::io::Writer::new(Vec::new());
+        writer.write_all(HEADER.as_bytes()).unwrap();
+        writer.flush().unwrap();
+        writer.write_all(body.as_bytes()).unwrap();
+        writer.finish().unwrap()
+    }
+
+    fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn write_indexed(dir: &Path, body: &str) -> PathBuf {
+        let path = write_file(dir, "x.vcf.gz", &bgzf_bytes(body));
+        match vcf::fs::index(&path).unwrap() {
+            vcf::Index::Tabix(index) => tabix::fs::write(with_suffix(&path, ".tbi"), &index),
+            vcf::Index::Csi(index) => csi::fs::write(with_suffix(&path, ".csi"), &index),
+        }
+        .unwrap();
+        path
+    }
+
+    fn sorted_body() -> String {
+        [
+            line("1", 100, "GT:DS", "0/1:0.9\t1|1:2\t./.:."),
+            line("1", 200, "GT:DS", "0|0:0.1\t1:1\t0/.:."),
+            line("2", 50, "GT:DS", "1/1:1.8\t0/0:0\t0/1:1"),
+        ]
+        .concat()
+    }
+
+    fn query_one(path: &Path, field: GenotypeField) -> Result<Vec<Site>, VcfError> {
+        let mut reader = VcfReader::open(path)?;
+        reader.query("1", 1, 1000, field, &[0, 1, 2], &mut QueryStats::default())
+    }
+
+    #[test]
+    fn reads_gt_and_ds_of_a_small_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_indexed(dir.path(), &sorted_body());
+        let mut reader = VcfReader::open(&path).unwrap();
+        assert_eq!(reader.samples(), ["A", "B", "C"]);
+        assert_eq!(reader.contigs(), ["1", "2"]);
+        let mut stats = QueryStats::default();
+        let gt = reader
+            .query("1", 1, 1000, GenotypeField::Gt, &[2, 0, 1], &mut stats)
+            .unwrap();
+        assert_eq!(gt.len(), 2);
+        assert_eq!(gt[0].id, "1:100:A:G");
+        assert!(gt[0].dosage[0].is_nan());
+        assert_eq!(gt[0].dosage[1..], [1.0, 2.0]);
+        assert!(gt[1].dosage[0].is_nan());
+        assert_eq!(gt[1].dosage[1..], [0.0, 1.0]);
+        let ds = reader
+            .query("1", 150, 200, GenotypeField::Ds, &[1, 0], &mut stats)
+            .unwrap();
+        assert_eq!(ds.len(), 1);
+        assert_eq!(ds[0].pos, 200);
+        assert_eq!(ds[0].dosage, [1.0, 0.1]);
+        assert_eq!(
+            stats,
+            QueryStats {
+                queries: 2,
+                records: 3,
+                multiallelic: 0,
+                monomorphic: 0,
+                missing_calls: 2,
+                kept: 3,
+            }
+        );
+    }
+
+    #[test]
+    fn genotype_field_parses_from_yaml_and_str() {
+        let f: GenotypeField = serde_yaml::from_str("DS").unwrap();
+        assert_eq!(f, GenotypeField::Ds);
+        let f: GenotypeField = serde_yaml::from_str("GT").unwrap();
+        assert_eq!(f, GenotypeField::Gt);
+        assert!(serde_yaml::from_str::<GenotypeField>("gt").is_err());
+        assert_eq!("DS".parse::<GenotypeField>(), Ok(GenotypeField::Ds));
+        assert!("HDS".parse::<GenotypeField>().is_err());
+    }
+
+    #[test]
+    fn not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.vcf.gz");
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("missing.vcf.gz"), "{err}");
+    }
+
+    #[test]
+    fn directory_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = VcfReader::open(dir.path()).unwrap_err();
+        assert!(matches!(err, VcfError::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn plain_text_is_not_bgzf() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(
+            dir.path(),
+            "x.vcf.gz",
+            (HEADER.to_owned() + &sorted_body()).as_bytes(),
+        );
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("uncompressed text") && msg.contains("compress with `bgzip`"),
+            "{msg}"
+        );
+        assert!(msg.contains("x.vcf.gz"), "{msg}");
+    }
+
+    #[test]
+    fn plain_gzip_is_not_bgzf() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all((HEADER.to_owned() + &sorted_body()).as_bytes())
+            .unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", &gz.finish().unwrap());
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("plain gzip") && msg.contains("compress with `bgzip`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_not_bgzf() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", b"");
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
+        assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn missing_eof_block_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = bgzf_bytes(&sorted_body());
+        assert_eq!(bytes[bytes.len() - 28..], BGZF_EOF);
+        for cut in [28, 40] {
+            let path = write_file(dir.path(), "x.vcf.gz", &bytes[..bytes.len() - cut]);
+            let err = VcfReader::open(&path).unwrap_err();
+            assert!(matches!(err, VcfError::Truncated { .. }), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("truncated or incomplete bgzip file"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_block_mid_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = line("1", 100, "GT", "0/1\t0/0\t1/1");
+        let rest = line("1", 200, "GT", "0/1\t0/0\t1/1");
+        let mut writer = bgzf::io::Writer::new(Vec::new());
+        for part in [HEADER, first.as_str(), rest.as_str()] {
+            writer.write_all(part.as_bytes()).unwrap();
+            writer.flush().unwrap();
+        }
+        let mut bytes = writer.finish().unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", &bytes);
+        let index = vcf::fs::index(&path).unwrap();
+        let vcf::Index::Tabix(index) = index else {
+            panic!("expected a tabix index")
+        };
+        tabix::fs::write(with_suffix(&path, ".tbi"), &index).unwrap();
+
+        let block_len =
+            |at: usize| usize::from(u16::from_le_bytes([bytes[at + 16], bytes[at + 17]])) + 1;
+        let third = block_len(0) + block_len(block_len(0));
+        for b in &mut bytes[third + 20..third + 30] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let err = query_one(&path, GenotypeField::Gt).unwrap_err();
+        assert!(matches!(err, VcfError::Corrupt { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("corrupt or truncated bgzip block") && msg.contains("after 1:100"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = bgzf::io::Writer::new(Vec::new());
+        writer
+            .write_all(b"##fileformat=VCFv4.2\n#CHROM\tPOS\n1\t100\n")
+            .unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", &writer.finish().unwrap());
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::Header { .. }), "{err}");
+    }
+
+    #[test]
+    fn no_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&sorted_body()));
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::NoIndex { .. }), "{err}");
+        let expected = format!("run `tabix -p vcf {}`", path.display());
+        assert!(err.to_string().contains(&expected), "{err}");
+    }
+
+    #[test]
+    fn no_index_and_unsorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = [
+            line("1", 100, "GT", "0/1\t0/0\t1/1"),
+            line("1", 300, "GT", "0/1\t0/0\t1/1"),
+            line("1", 200, "GT", "0/1\t0/0\t1/1"),
+        ]
+        .concat();
+        let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&body));
+        let err = VcfReader::open(&path).unwrap_err();
+        match &err {
+            VcfError::UnsortedFile {
+                line,
+                prev_pos,
+                pos,
+                ..
+            } => assert_eq!((*line, *prev_pos, *pos), (HEADER_LINES + 3, 300, 200)),
+            other => panic!("expected UnsortedFile, got {other}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains("line 9 (1:200) comes after 1:300"), "{msg}");
+        assert!(
+            msg.contains("bcftools sort -Oz -o sorted.vcf.gz")
+                && msg.contains("tabix -p vcf sorted.vcf.gz"),
+            "{msg}"
+        );
+
+        let body = [
+            line("1", 100, "GT", "0/1\t0/0\t1/1"),
+            line("2", 50, "GT", "0/1\t0/0\t1/1"),
+            line("1", 400, "GT", "0/1\t0/0\t1/1"),
+        ]
+        .concat();
+        let path = write_file(dir.path(), "y.vcf.gz", &bgzf_bytes(&body));
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(
+            err.to_string().contains("line 9 (1:400) comes after 2:50"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unreadable_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&sorted_body()));
+        std::fs::write(with_suffix(&path, ".tbi"), b"not an index").unwrap();
+        let err = VcfReader::open(&path).unwrap_err();
+        assert!(matches!(err, VcfError::Index { .. }), "{err}");
+        assert!(err.to_string().contains("x.vcf.gz.tbi"), "{err}");
+    }
+
+    #[test]
+    fn unknown_contig() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_indexed(dir.path(), &sorted_body());
+        let mut reader = VcfReader::open(&path).unwrap();
+        let err = reader
+            .query(
+                "chr1",
+                1,
+                10,
+                GenotypeField::Gt,
+                &[0],
+                &mut QueryStats::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, VcfError::UnknownContig { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"chr1\"") && msg.contains("available contigs: 1, 2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_indexed(dir.path(), &sorted_body());
+        let mut reader = VcfReader::open(&path).unwrap();
+        for (start, end) in [(0, 10), (20, 10)] {
+            let err = reader
+                .query(
+                    "1",
+                    start,
+                    end,
+                    GenotypeField::Gt,
+                    &[0],
+                    &mut QueryStats::default(),
+                )
+                .unwrap_err();
+            assert!(matches!(err, VcfError::InvalidRegion { .. }), "{err}");
+            assert!(
+                err.to_string().contains(&format!("1:{start}-{end}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn sample_index_out_of_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_indexed(dir.path(), &sorted_body());
+        let mut reader = VcfReader::open(&path).unwrap();
+        let err = reader
+            .query(
+                "1",
+                1,
+                10,
+                GenotypeField::Gt,
+                &[0, 3],
+                &mut QueryStats::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VcfError::SampleIndex {
+                    index: 3,
+                    n_samples: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unsorted_records_in_a_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = [
+            line("1", 100, "GT", "0/1\t0/0\t1/1"),
+            line("1", 300, "GT", "0/1\t0/0\t1/1"),
+            line("1", 200, "GT", "0/1\t0/0\t1/1"),
+        ]
+        .concat();
+        let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&body));
+        let mut reader = File::open(&path)
+            .map(bgzf::io::Reader::new)
+            .map(vcf::io::Reader::new)
+            .unwrap();
+        reader.read_header().unwrap();
+        let start = reader.get_ref().virtual_position();
+        let mut record = vcf::Record::default();
+        while reader.read_record(&mut record).unwrap() != 0 {}
+        let end = reader.get_ref().virtual_position();
+        let mut indexer = tabix::index::Indexer::default();
+        let p = |x: usize| Position::try_from(x).unwrap();
+        indexer
+            .add_record("1", p(100), p(300), Chunk::new(start, end))
+            .unwrap();
+        tabix::fs::write(with_suffix(&path, ".tbi"), &indexer.build()).unwrap();
+
+        let err = query_one(&path, GenotypeField::Gt).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VcfError::Unsorted {
+                    prev_pos: 300,
+                    pos: 200,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("x.vcf.gz") && msg.contains("200 comes after 300"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn malformed_records() {
+        let cases = [
+            (line("1", 100, "GT", "0/1\t0/x\t1/1"), "1:100, sample B"),
+            (line("1", 100, "GT", "0/1\t0/2\t1/1"), "1:100, sample B"),
+            (
+                line("1", 100, "GT:DS", "0/1:0.5\t0/1\t1/1:abc"),
+                "1:100, sample C",
+            ),
+            (line("1", 100, "GT", "0/1\t0/0"), "1:100"),
+            (
+                "1\t100\t.\tA\n".to_owned(),
+                "the record at the start of 1:1-1000",
+            ),
+        ];
+        for (i, (body, record)) in cases.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(body));
+            let mut indexer = tabix::index::Indexer::default();
+            let bytes = bgzf_bytes("");
+            let data_start =
+                bgzf::VirtualPosition::try_from(((bytes.len() - 28) as u64, 0)).unwrap();
+            let data_end =
+                bgzf::VirtualPosition::try_from(((bytes.len() - 28) as u64, body.len() as u16))
+                    .unwrap();
+            let p = |x: usize| Position::try_from(x).unwrap();
+            indexer
+                .add_record("1", p(100), p(100), Chunk::new(data_start, data_end))
+                .unwrap();
+            tabix::fs::write(with_suffix(&path, ".tbi"), &indexer.build()).unwrap();
+            let field = if i == 2 {
+                GenotypeField::Ds
+            } else {
+                GenotypeField::Gt
+            };
+            let err = query_one(&path, field).unwrap_err();
+            assert!(matches!(err, VcfError::Malformed { .. }), "case {i}: {err}");
+            assert!(err.to_string().contains(record), "case {i}: {err}");
+        }
+    }
+
+    #[test]
+    fn ds_requested_but_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_indexed(dir.path(), &line("1", 100, "GT", "0/1\t0/0\t1/1"));
+        let err = query_one(&path, GenotypeField::Ds).unwrap_err();
+        assert!(matches!(err, VcfError::MissingField { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("x.vcf.gz") && msg.contains("1:100") && msg.contains("GT is available"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn multiallelic_and_monomorphic_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = [
+            "1\t100\trs1\tA\tG,T\t.\tPASS\t.\tGT\t0/1\t0/2\t1/1\n",
+            "1\t110\trs2\tA\t.\t.\tPASS\t.\tGT\t0/0\t0/0\t0/0\n",
+            "1\t120\trs3\tA\t<DEL>\t.\tPASS\t.\tGT\t0/1\t0/0\t0/0\n",
+            "1\t130\trs4\tA\tC\t.\tPASS\t.\tGT\t0/1\t0/0\t1|1\n",
+        ]
+        .concat();
+        let path = write_indexed(dir.path(), &body);
+        let mut reader = VcfReader::open(&path).unwrap();
+        let mut stats = QueryStats::default();
+        let sites = reader
+            .query("1", 1, 1000, GenotypeField::Gt, &[2], &mut stats)
+            .unwrap();
+        assert_eq!(sites.len(), 1);
+        assert_eq!((sites[0].id.as_str(), sites[0].dosage[0]), ("rs4", 2.0));
+        assert_eq!(
+            (
+                stats.records,
+                stats.multiallelic,
+                stats.monomorphic,
+                stats.kept
+            ),
+            (4, 1, 2, 1)
+        );
     }
 }
