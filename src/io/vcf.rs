@@ -972,6 +972,15 @@ mod tests {
         .concat()
     }
 
+    /// Asserts that `err` is the expected variant and that its message mentions every needle.
+    fn assert_error(err: &VcfError, is_expected: fn(&VcfError) -> bool, needles: &[&str]) {
+        assert!(is_expected(err), "unexpected variant: {err:?}");
+        let msg = err.to_string();
+        for needle in needles {
+            assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
+        }
+    }
+
     fn query_one(path: &Path, field: GenotypeField) -> Result<Vec<Site>, VcfError> {
         let mut reader = VcfReader::open(path)?;
         reader.query("1", 1, 1000, field, &[0, 1, 2], &mut QueryStats::default())
@@ -1029,8 +1038,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing.vcf.gz");
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::NotFound { .. }), "{err}");
-        assert!(err.to_string().contains("missing.vcf.gz"), "{err}");
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::NotFound { .. }),
+            &["missing.vcf.gz"],
+        );
     }
 
     #[test]
@@ -1049,13 +1061,11 @@ mod tests {
             (HEADER.to_owned() + &sorted_body()).as_bytes(),
         );
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("uncompressed text") && msg.contains("compress with `bgzip`"),
-            "{msg}"
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::NotBgzf { .. }),
+            &["x.vcf.gz", "uncompressed text", "compress with `bgzip`"],
         );
-        assert!(msg.contains("x.vcf.gz"), "{msg}");
     }
 
     #[test]
@@ -1066,11 +1076,10 @@ mod tests {
             .unwrap();
         let path = write_file(dir.path(), "x.vcf.gz", &gz.finish().unwrap());
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("plain gzip") && msg.contains("compress with `bgzip`"),
-            "{msg}"
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::NotBgzf { .. }),
+            &["plain gzip", "compress with `bgzip`"],
         );
     }
 
@@ -1079,8 +1088,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), "x.vcf.gz", b"");
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::NotBgzf { .. }), "{err}");
-        assert!(err.to_string().contains("empty"), "{err}");
+        assert_error(&err, |e| matches!(e, VcfError::NotBgzf { .. }), &["empty"]);
     }
 
     #[test]
@@ -1091,11 +1099,10 @@ mod tests {
         for cut in [28, 40] {
             let path = write_file(dir.path(), "x.vcf.gz", &bytes[..bytes.len() - cut]);
             let err = VcfReader::open(&path).unwrap_err();
-            assert!(matches!(err, VcfError::Truncated { .. }), "{err}");
-            assert!(
-                err.to_string()
-                    .contains("truncated or incomplete bgzip file"),
-                "{err}"
+            assert_error(
+                &err,
+                |e| matches!(e, VcfError::Truncated { .. }),
+                &["truncated or incomplete bgzip file"],
             );
         }
     }
@@ -1126,11 +1133,10 @@ mod tests {
         }
         std::fs::write(&path, &bytes).unwrap();
         let err = query_one(&path, GenotypeField::Gt).unwrap_err();
-        assert!(matches!(err, VcfError::Corrupt { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("corrupt or truncated bgzip block") && msg.contains("after 1:100"),
-            "{msg}"
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::Corrupt { .. }),
+            &["corrupt or truncated bgzip block", "after 1:100"],
         );
     }
 
@@ -1151,9 +1157,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&sorted_body()));
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::NoIndex { .. }), "{err}");
         let expected = format!("run `tabix -p vcf {}`", path.display());
-        assert!(err.to_string().contains(&expected), "{err}");
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::NoIndex { .. }),
+            &[&expected],
+        );
     }
 
     #[test]
@@ -1204,8 +1213,11 @@ mod tests {
         let path = write_file(dir.path(), "x.vcf.gz", &bgzf_bytes(&sorted_body()));
         std::fs::write(with_suffix(&path, ".tbi"), b"not an index").unwrap();
         let err = VcfReader::open(&path).unwrap_err();
-        assert!(matches!(err, VcfError::Index { .. }), "{err}");
-        assert!(err.to_string().contains("x.vcf.gz.tbi"), "{err}");
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::Index { .. }),
+            &["x.vcf.gz.tbi"],
+        );
     }
 
     #[test]
@@ -1223,11 +1235,10 @@ mod tests {
                 &mut QueryStats::default(),
             )
             .unwrap_err();
-        assert!(matches!(err, VcfError::UnknownContig { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("\"chr1\"") && msg.contains("available contigs: 1, 2"),
-            "{msg}"
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::UnknownContig { .. }),
+            &["\"chr1\"", "available contigs: 1, 2"],
         );
     }
 
@@ -1247,10 +1258,11 @@ mod tests {
                     &mut QueryStats::default(),
                 )
                 .unwrap_err();
-            assert!(matches!(err, VcfError::InvalidRegion { .. }), "{err}");
-            assert!(
-                err.to_string().contains(&format!("1:{start}-{end}")),
-                "{err}"
+            let region = format!("1:{start}-{end}");
+            assert_error(
+                &err,
+                |e| matches!(e, VcfError::InvalidRegion { .. }),
+                &[&region],
             );
         }
     }
@@ -1364,8 +1376,7 @@ mod tests {
                 GenotypeField::Gt
             };
             let err = query_one(&path, field).unwrap_err();
-            assert!(matches!(err, VcfError::Malformed { .. }), "case {i}: {err}");
-            assert!(err.to_string().contains(record), "case {i}: {err}");
+            assert_error(&err, |e| matches!(e, VcfError::Malformed { .. }), &[record]);
         }
     }
 
@@ -1374,11 +1385,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_indexed(dir.path(), &line("1", 100, "GT", "0/1\t0/0\t1/1"));
         let err = query_one(&path, GenotypeField::Ds).unwrap_err();
-        assert!(matches!(err, VcfError::MissingField { .. }), "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("x.vcf.gz") && msg.contains("1:100") && msg.contains("GT is available"),
-            "{msg}"
+        assert_error(
+            &err,
+            |e| matches!(e, VcfError::MissingField { .. }),
+            &["x.vcf.gz", "1:100", "GT is available"],
         );
     }
 

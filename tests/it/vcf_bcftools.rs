@@ -55,6 +55,15 @@ fn ds_to_dosage(ds: &str) -> f32 {
     }
 }
 
+/// `bcftools query --regions-overlap 0 -r REGION ARGS FILE` (records whose POS is in REGION).
+fn bcftools_query(path: &Path, region: &str, args: &[&str]) -> String {
+    let path = path.to_str().expect("UTF-8 path");
+    let mut all = vec!["query", "--regions-overlap", "0", "-r", region];
+    all.extend_from_slice(args);
+    all.push(path);
+    run_tool("bcftools", &all)
+}
+
 /// `bcftools query` over a region (POS inside the region), for biallelic non-symbolic sites:
 /// one row per site with `(POS, per-sample columns)` in the order of `samples`.
 fn bcftools_rows(
@@ -65,22 +74,7 @@ fn bcftools_rows(
 ) -> Vec<(u64, Vec<String>)> {
     let samples = samples.join(",");
     let fmt = format!("%POS\t%ALT[\t{format}]\n");
-    let path = path.to_str().expect("UTF-8 path");
-    let out = run_tool(
-        "bcftools",
-        &[
-            "query",
-            "--regions-overlap",
-            "0",
-            "-r",
-            region,
-            "-s",
-            &samples,
-            "-f",
-            &fmt,
-            path,
-        ],
-    );
+    let out = bcftools_query(path, region, &["-s", &samples, "-f", &fmt]);
     out.lines()
         .filter_map(|line| {
             let mut cols = line.split('\t');
@@ -112,19 +106,7 @@ pub fn bcftools_ds(path: &Path, region: &str, samples: &[&str]) -> Vec<(u64, Vec
 
 /// `(CHROM, POS, ID, REF, ALT)` from bcftools for the biallelic non-symbolic sites in `region`.
 fn bcftools_sites(path: &Path, region: &str) -> Vec<(String, u64, String, String, String)> {
-    let out = run_tool(
-        "bcftools",
-        &[
-            "query",
-            "--regions-overlap",
-            "0",
-            "-r",
-            region,
-            "-f",
-            "%CHROM %POS %ID %REF %ALT\n",
-            path.to_str().unwrap(),
-        ],
-    );
+    let out = bcftools_query(path, region, &["-f", "%CHROM %POS %ID %REF %ALT\n"]);
     out.lines()
         .map(|l| {
             let c: Vec<&str> = l.split(' ').collect();
@@ -141,23 +123,9 @@ fn bcftools_sites(path: &Path, region: &str) -> Vec<(String, u64, String, String
 }
 
 fn count_records(path: &Path, region: &str, filter: &str) -> usize {
-    run_tool(
-        "bcftools",
-        &[
-            "query",
-            "--regions-overlap",
-            "0",
-            "-r",
-            region,
-            "-i",
-            filter,
-            "-f",
-            "%POS\n",
-            path.to_str().unwrap(),
-        ],
-    )
-    .lines()
-    .count()
+    bcftools_query(path, region, &["-i", filter, "-f", "%POS\n"])
+        .lines()
+        .count()
 }
 
 fn same(a: f32, b: f32) -> bool {
