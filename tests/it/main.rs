@@ -1,0 +1,3 @@
+//! Integration tests: cross-checks of library readers against reference tools.
+
+mod vcf_bcftools;
