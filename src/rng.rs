@@ -55,7 +55,10 @@ fn hash_order(seed: u64, sample_ids: &[String]) -> Vec<usize> {
         })
         .collect();
     let mut order: Vec<usize> = (0..sample_ids.len()).collect();
-    order.sort_by(|&a, &b| h[a].cmp(&h[b]).then_with(|| sample_ids[a].cmp(&sample_ids[b])));
+    order.sort_by(|&a, &b| {
+        h[a].cmp(&h[b])
+            .then_with(|| sample_ids[a].cmp(&sample_ids[b]))
+    });
     order
 }
 
@@ -66,7 +69,10 @@ fn hash_order(seed: u64, sample_ids: &[String]) -> Vec<usize> {
 /// # Panics
 /// If `k` is 0 or larger than 255.
 pub fn assign_folds(seed: u64, sample_ids: &[String], k: usize) -> Vec<u8> {
-    assert!((1..=255).contains(&k), "fold count must be in 1..=255, got {k}");
+    assert!(
+        (1..=255).contains(&k),
+        "fold count must be in 1..=255, got {k}"
+    );
     let mut folds = vec![0u8; sample_ids.len()];
     for (rank, &i) in hash_order(seed, sample_ids).iter().enumerate() {
         folds[i] = (rank % k + 1) as u8;
@@ -143,19 +149,34 @@ mod tests {
         let aux4: Vec<u64> = (0..4).map(|_| aux.next_u64()).collect();
         assert_eq!(
             aux4,
-            [0x4ec218b6fd6e16a1, 0xd7e16173b60f8a6d, 0x9e8b9d5728e3f1f1, 0x889ad6218acc31bc]
+            [
+                0x4ec218b6fd6e16a1,
+                0xd7e16173b60f8a6d,
+                0x9e8b9d5728e3f1f1,
+                0x889ad6218acc31bc
+            ]
         );
         let mut c0 = chain_rng(&key, 0);
         let c0_4: Vec<u64> = (0..4).map(|_| c0.next_u64()).collect();
         assert_eq!(
             c0_4,
-            [0x11ca225f36e2e7b1, 0x257762a01c6ae16d, 0x88b80f2857d823d0, 0xfc0d49db41f4b03d]
+            [
+                0x11ca225f36e2e7b1,
+                0x257762a01c6ae16d,
+                0x88b80f2857d823d0,
+                0xfc0d49db41f4b03d
+            ]
         );
         let mut c3 = chain_rng(&key, 3);
         let c3_4: Vec<u64> = (0..4).map(|_| c3.next_u64()).collect();
         assert_eq!(
             c3_4,
-            [0x6caa6a40c26553c0, 0xe8e8fbfe43d54fe4, 0xb4e701377d27d86a, 0xbfdb624d5ebd3989]
+            [
+                0x6caa6a40c26553c0,
+                0xe8e8fbfe43d54fe4,
+                0xb4e701377d27d86a,
+                0xbfdb624d5ebd3989
+            ]
         );
     }
 
