@@ -104,8 +104,8 @@ pub fn partition_blocks(band: &LdBand, max_size: usize, tau: f64) -> Vec<Range<u
         let lo = i.saturating_sub(max_size);
         let mut best_k = lo;
         let mut best = f[lo] + cost(lo);
-        for k in (lo + 1)..i {
-            let v = f[k] + cost(k);
+        for (k, &fk) in f.iter().enumerate().take(i).skip(lo + 1) {
+            let v = fk + cost(k);
             if v < best {
                 best = v;
                 best_k = k;

@@ -343,11 +343,10 @@ impl Nuisance {
         }
         let mut z = qtv;
         for row in (0..qn).rev() {
-            let mut s = z[row];
-            for col in (row + 1)..qn {
-                s -= self.r[col * qn + row] * z[col];
-            }
-            z[row] = s / self.r[row * qn + row];
+            let tail: f64 = ((row + 1)..qn)
+                .map(|col| self.r[col * qn + row] * z[col])
+                .sum();
+            z[row] = (z[row] - tail) / self.r[row * qn + row];
         }
         self.ascending
             .iter()
@@ -499,6 +498,7 @@ pub fn build_design(
 ///
 /// # Panics
 /// If a slice length disagrees with `n_all`, `p`, `q0`, or an index is out of range.
+#[allow(clippy::too_many_arguments)]
 pub fn transform_test(
     d: &Design,
     g: &[f32],
