@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::io::vcf::GenotypeField;
+
 /// The top level of `pipeline.yaml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,12 +41,16 @@ fn default_seed() -> u64 {
     1
 }
 
+fn default_field() -> GenotypeField {
+    GenotypeField::Gt
+}
+
 /// `inputs:` — where the cohort lives. Relative paths are relative to the pipeline file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInputs {
     pub vcf: String,
-    #[serde(default)]
+    #[serde(default = "default_field")]
     pub genotype_field: GenotypeField,
     pub expression: PathBuf,
     pub genes: PathBuf,
@@ -56,18 +62,6 @@ pub struct RawInputs {
     pub variant_annotations: Option<PathBuf>,
     #[serde(default)]
     pub gwas: Option<PathBuf>,
-}
-
-/// Which FORMAT field carries the genotype.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-pub enum GenotypeField {
-    /// Hard calls; dosage = number of ALT alleles.
-    #[default]
-    #[serde(rename = "GT")]
-    Gt,
-    /// Imputed ALT dosage.
-    #[serde(rename = "DS")]
-    Ds,
 }
 
 /// `cis:` — the cis window around the TSS.

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 use tracing::{info, info_span, warn};
 
-use crate::config::{Config, Cv, ExpressionNa, GenotypeField, TssDistance};
+use crate::config::{Config, Cv, ExpressionNa, TssDistance};
 use crate::dist::progress::Progress;
 use crate::io::annotations::{read_variant_annotations, AnnotationError, VariantAnnotations};
 use crate::io::covariates::{read_covariates, CovariateError, Covariates};
@@ -19,7 +19,7 @@ use crate::io::expression::{read_expression, Expression, ExpressionError, NaPoli
 use crate::io::genes::{read_genes, strip_version, Gene, GeneError, Strand};
 use crate::io::intervals::{read_bed_intervals, IntervalError, IntervalSet};
 use crate::io::store::{self, H5Writer, Out, StoreError};
-use crate::io::vcf::{self, QueryStats, Site, VcfError, VcfReader};
+use crate::io::vcf::{QueryStats, Site, VcfError, VcfReader};
 use crate::model::ld::{default_tau, ld_band, partition_blocks};
 use crate::model::preprocess::{
     annotation_features, build_design, snp_qc, AnnotationSpec, QcOutcome, QcThresholds, TssFeature,
@@ -432,7 +432,6 @@ fn prepare_chrom(config: &Config, shared: &Shared, chrom: &str) -> Result<usize,
     let ctx = ChromCtx {
         config,
         shared,
-        chrom,
         vcf_path: &vcf_path,
         samples: &samples,
         cov_values: &cov_values,
@@ -483,7 +482,6 @@ fn prepare_chrom(config: &Config, shared: &Shared, chrom: &str) -> Result<usize,
 struct ChromCtx<'a> {
     config: &'a Config,
     shared: &'a Shared,
-    chrom: &'a str,
     vcf_path: &'a Path,
     samples: &'a Samples,
     cov_values: &'a [f64],
@@ -540,10 +538,7 @@ fn prepare_gene(ctx: &ChromCtx, reader: &mut Option<VcfReader>, job: &GeneJob) -
     }
     let w = ctx.config.cis_window_bp;
     let window = (gene.tss.saturating_sub(w).max(1), gene.tss + w);
-    let field = match ctx.config.inputs.genotype_field {
-        GenotypeField::Gt => vcf::GenotypeField::Gt,
-        GenotypeField::Ds => vcf::GenotypeField::Ds,
-    };
+    let field = ctx.config.inputs.genotype_field;
     let mut qs = QueryStats::default();
     let sites = match rd.query(
         &gene.chrom,

@@ -1,3 +1,7 @@
-//! Integration tests: cross-checks of library readers against reference tools.
+//! Integration tests: the binary end to end, and cross-checks against reference tools
+//! (bcftools, tabix, h5dump, h5py).
 
+mod bad_input;
+mod common;
+mod prepare;
 mod vcf_bcftools;
