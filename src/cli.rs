@@ -15,7 +15,8 @@ pub const EXIT_ERROR: u8 = 1;
 /// Exit code: the command finished, but some genes or chromosomes failed (see `status`).
 pub const EXIT_PARTIAL: u8 = 3;
 
-const ABOUT: &str = "Block-sparse Bayesian sparse linear mixed models (bsBSLMM) for cis-eQTL expression \
+const ABOUT: &str =
+    "Block-sparse Bayesian sparse linear mixed models (bsBSLMM) for cis-eQTL expression \
 prediction, gene by gene, at cluster scale.";
 
 const AFTER: &str = "\
@@ -176,7 +177,10 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
         },
     };
     if !(0.0..=1.0).contains(&a.noise_fraction) {
-        bail!("--noise-fraction must be in [0, 1], got {}", a.noise_fraction);
+        bail!(
+            "--noise-fraction must be in [0, 1], got {}",
+            a.noise_fraction
+        );
     }
     let opts = SimulateOptions {
         out: a.out.clone(),
@@ -286,8 +290,13 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     if !a.file.exists() {
         bail!("{}: no such file", a.file.display());
     }
-    let text = bsbslmm::io::store::describe_tree(&a.file, &a.path, a.depth)
-        .with_context(|| format!("{}: not a readable HDF5 file or no group {}", a.file.display(), a.path))?;
+    let text = bsbslmm::io::store::describe_tree(&a.file, &a.path, a.depth).with_context(|| {
+        format!(
+            "{}: not a readable HDF5 file or no group {}",
+            a.file.display(),
+            a.path
+        )
+    })?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }

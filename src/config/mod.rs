@@ -194,7 +194,10 @@ impl Config {
         let optional = [
             ("inputs.covariates", &self.inputs.covariates),
             ("inputs.peaks", &self.inputs.peaks),
-            ("inputs.variant_annotations", &self.inputs.variant_annotations),
+            (
+                "inputs.variant_annotations",
+                &self.inputs.variant_annotations,
+            ),
             ("inputs.gwas", &self.inputs.gwas),
         ];
         for (key, p) in optional {
@@ -283,7 +286,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         );
     }
     if !(0.0..0.5).contains(&qc.min_maf) {
-        bad("qc.min_maf", format!("must be in [0, 0.5), got {}", qc.min_maf));
+        bad(
+            "qc.min_maf",
+            format!("must be in [0, 0.5), got {}", qc.min_maf),
+        );
     }
     if qc.min_mac < 0.0 || !qc.min_mac.is_finite() {
         bad("qc.min_mac", format!("must be >= 0, got {}", qc.min_mac));
@@ -347,7 +353,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
     let mut names = BTreeSet::new();
     let mut methods = Vec::new();
     for m in &raw.methods {
-        let name = m.name.clone().unwrap_or_else(|| m.model.as_str().to_string());
+        let name = m
+            .name
+            .clone()
+            .unwrap_or_else(|| m.model.as_str().to_string());
         if !names.insert(name.clone()) {
             bad(
                 "methods",
@@ -355,7 +364,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
             );
         }
         if m.chains == 0 {
-            bad("methods.chains", format!("method `{name}`: must be at least 1"));
+            bad(
+                "methods.chains",
+                format!("method `{name}`: must be at least 1"),
+            );
         }
         if m.model.is_bayesian() && m.samples == 0 {
             bad(
@@ -364,7 +376,10 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
             );
         }
         if m.thin == 0 {
-            bad("methods.thin", format!("method `{name}`: must be at least 1"));
+            bad(
+                "methods.thin",
+                format!("method `{name}`: must be at least 1"),
+            );
         }
         methods.push(Method {
             name,
@@ -378,7 +393,6 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
     if raw.resources.genes_per_task == 0 {
         bad("resources.genes_per_task", "must be at least 1".into());
     }
-    drop(bad);
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),

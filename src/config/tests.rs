@@ -25,7 +25,10 @@ fn good_config_resolves_with_defaults() {
     assert_eq!(c.seed, 7);
     assert_eq!(c.cis_window_bp, 100_000);
     assert_eq!(c.output_dir, Path::new("/tmp/p/out"));
-    assert_eq!(c.inputs.vcf_for("chr2"), Path::new("/tmp/p/geno/chr2.vcf.gz"));
+    assert_eq!(
+        c.inputs.vcf_for("chr2"),
+        Path::new("/tmp/p/geno/chr2.vcf.gz")
+    );
     assert_eq!(c.qc.min_maf, 0.01);
     assert_eq!(c.qc.max_missing, 0.10);
     assert_eq!(c.qc.min_mac, 5.0);

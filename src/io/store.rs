@@ -183,7 +183,12 @@ impl<'a> Out<'a> {
     }
 
     /// A dataset of the given shape (row-major, C order) from a flat slice.
-    pub fn data<T: H5Type>(&self, name: &str, data: &[T], shape: &[usize]) -> Result<(), StoreError> {
+    pub fn data<T: H5Type>(
+        &self,
+        name: &str,
+        data: &[T],
+        shape: &[usize],
+    ) -> Result<(), StoreError> {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
         let arr = ndarray::ArrayView::from_shape(shape.to_vec(), data).map_err(|e| {
             StoreError::BadString {
@@ -342,7 +347,9 @@ mod tests {
         let g = w.out().group("snps").unwrap();
         g.out().vec("pos", &[10u64, 20, 30]).unwrap();
         g.out().strings("id", &["rs1", "rs2", "rs3"]).unwrap();
-        g.out().data("m", &[1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+        g.out()
+            .data("m", &[1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])
+            .unwrap();
         assert!(!is_complete(&path));
         w.finish().unwrap();
         assert!(is_complete(&path));
@@ -368,7 +375,10 @@ mod tests {
         w.out().attr_str("gene_id", "G1").unwrap();
         let tmp = tmp_name(&path);
         drop(w);
-        assert!(!is_complete(&tmp), "a file without the completion mark is incomplete");
+        assert!(
+            !is_complete(&tmp),
+            "a file without the completion mark is incomplete"
+        );
         assert!(!is_complete(&path));
     }
 }

@@ -156,8 +156,10 @@ pub fn run(config: &Config, chroms: &[String], force: bool) -> Result<StageOutco
             !done
         })
         .collect();
-    let mut outcome = StageOutcome::default();
-    outcome.skipped = chroms.len() - todo.len();
+    let mut outcome = StageOutcome {
+        skipped: chroms.len() - todo.len(),
+        ..Default::default()
+    };
     if todo.is_empty() {
         return Ok(outcome);
     }
@@ -202,7 +204,11 @@ fn load_shared(config: &Config, chroms: &[String]) -> Result<Shared, PrepareErro
         .into_iter()
         .map(|g| (g.gene_id.clone(), g))
         .collect();
-    info!("genes {}: {} genes", config.inputs.genes.display(), genes.len());
+    info!(
+        "genes {}: {} genes",
+        config.inputs.genes.display(),
+        genes.len()
+    );
     let covariates = match &config.inputs.covariates {
         Some(p) => {
             let c = read_covariates(p)?;
@@ -219,7 +225,12 @@ fn load_shared(config: &Config, chroms: &[String]) -> Result<Shared, PrepareErro
     let peaks = match &config.inputs.peaks {
         Some(p) => {
             let s = read_bed_intervals(p)?;
-            info!("peaks {}: {} merged intervals, {} bp", p.display(), s.len(), s.total_bp());
+            info!(
+                "peaks {}: {} merged intervals, {} bp",
+                p.display(),
+                s.len(),
+                s.total_bp()
+            );
             Some(s)
         }
         None => None,
@@ -425,7 +436,8 @@ fn prepare_chrom(config: &Config, shared: &Shared, chrom: &str) -> Result<usize,
     sg.out().vec("fold", &folds)?;
     let cg = root.group("covariates")?;
     cg.out().strings("names", &cov_names)?;
-    cg.out().data("values", &cov_values, &[cov_names.len(), n])?;
+    cg.out()
+        .data("values", &cov_values, &[cov_names.len(), n])?;
     let genes_group = root.group("genes")?;
 
     let progress = Progress::new(&format!("prepare {chrom}"), jobs.len(), 10);
@@ -452,7 +464,12 @@ fn prepare_chrom(config: &Config, shared: &Shared, chrom: &str) -> Result<usize,
             .collect();
         for r in results {
             if r.status != GeneStatus::Ok {
-                warn!("{chrom} {}: {} ({})", r.gene_id, r.status.as_str(), r.reason);
+                warn!(
+                    "{chrom} {}: {} ({})",
+                    r.gene_id,
+                    r.status.as_str(),
+                    r.reason
+                );
             }
             if let Some(p) = &r.prepared {
                 write_gene(genes_group.out(), &r, p, config)?;

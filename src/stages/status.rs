@@ -49,7 +49,8 @@ pub fn collect(config: &Config) -> Report {
 fn prepare_state(config: &Config, chrom: &str) -> State {
     let path = config.cache_path(chrom);
     if store::is_complete(&path) {
-        return read_gene_table(&path).unwrap_or_else(|e| State::Failed(format!("{}: {e}", path.display())));
+        return read_gene_table(&path)
+            .unwrap_or_else(|e| State::Failed(format!("{}: {e}", path.display())));
     }
     let failed = config.cache_dir().join(format!("{chrom}.failed"));
     match std::fs::read_to_string(&failed) {
@@ -93,13 +94,24 @@ impl Report {
     /// A plain-text table followed by the list of failures with reasons.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{:<10} {:<12} {:<10} details", "stage", "chrom", "state");
+        let _ = writeln!(
+            out,
+            "{:<10} {:<12} {:<10} details",
+            "stage", "chrom", "state"
+        );
         let mut details = String::new();
         for (stage, chrom, state) in &self.rows {
             let (word, info) = match state {
-                State::Done { genes, genes_ok, problems } => (
+                State::Done {
+                    genes,
+                    genes_ok,
+                    problems,
+                } => (
                     "done",
-                    format!("{genes_ok}/{genes} genes ok, {} not prepared", problems.len()),
+                    format!(
+                        "{genes_ok}/{genes} genes ok, {} not prepared",
+                        problems.len()
+                    ),
                 ),
                 State::Failed(r) => ("FAILED", r.lines().next().unwrap_or("").to_string()),
                 State::Pending => ("pending", String::new()),
@@ -116,7 +128,10 @@ impl Report {
             }
         }
         if !details.is_empty() {
-            let _ = writeln!(out, "\nGenes and chromosomes not done, with reasons:\n{details}");
+            let _ = writeln!(
+                out,
+                "\nGenes and chromosomes not done, with reasons:\n{details}"
+            );
         }
         out
     }

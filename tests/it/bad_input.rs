@@ -14,7 +14,10 @@ fn setup(chroms: &str, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 fn prepare(dir: &Path, pipeline: &Path) -> Output {
-    run_in(dir, &["run", pipeline.to_str().unwrap(), "--stage", "prepare"])
+    run_in(
+        dir,
+        &["run", pipeline.to_str().unwrap(), "--stage", "prepare"],
+    )
 }
 
 fn gunzip(path: &Path) -> String {
@@ -49,7 +52,10 @@ fn vcf_without_index_fails_that_chromosome_only() {
     let reason = failed_reason(dir.path(), "chr1");
     assert!(reason.contains("chr1.vcf.gz"), "{reason}");
     assert!(reason.contains("tabix -p vcf"), "{reason}");
-    assert!(dir.path().join("results/cache/chr2.h5").exists(), "chr2 must still be prepared");
+    assert!(
+        dir.path().join("results/cache/chr2.h5").exists(),
+        "chr2 must still be prepared"
+    );
     let st = text(&run_in(dir.path(), &["status", pipeline.to_str().unwrap()]));
     assert!(st.contains("FAILED") && st.contains("tabix"), "{st}");
 }
@@ -64,10 +70,18 @@ fn unsorted_vcf_is_named_with_the_offending_record() {
     let mut records: Vec<&str> = records;
     records.swap(10, 40);
     let plain = cohort.join("genotypes/chr1.vcf");
-    std::fs::write(&plain, header.join("\n") + "\n" + &records.join("\n") + "\n").unwrap();
+    std::fs::write(
+        &plain,
+        header.join("\n") + "\n" + &records.join("\n") + "\n",
+    )
+    .unwrap();
     std::fs::remove_file(&vcf).unwrap();
     std::fs::remove_file(cohort.join("genotypes/chr1.vcf.gz.tbi")).unwrap();
-    assert!(Command::new("bgzip").arg(&plain).status().unwrap().success());
+    assert!(Command::new("bgzip")
+        .arg(&plain)
+        .status()
+        .unwrap()
+        .success());
     let out = prepare(dir.path(), &pipeline);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let reason = failed_reason(dir.path(), "chr1");
@@ -95,7 +109,13 @@ fn no_sample_overlap_reports_counts() {
         let h: Vec<String> = l[0]
             .split('\t')
             .enumerate()
-            .map(|(i, s)| if i < 4 { s.to_string() } else { format!("X{s}") })
+            .map(|(i, s)| {
+                if i < 4 {
+                    s.to_string()
+                } else {
+                    format!("X{s}")
+                }
+            })
             .collect();
         l[0] = h.join("\t");
         l
@@ -195,7 +215,14 @@ fn gene_on_a_contig_the_vcf_lacks_is_recorded_and_the_rest_go_on() {
     let gtf = cohort.join("annotation/genes.gtf");
     let body = std::fs::read_to_string(&gtf).unwrap();
     let expr = gunzip(&expression_path(&cohort));
-    let first_gene = expr.lines().nth(1).unwrap().split('\t').nth(3).unwrap().to_string();
+    let first_gene = expr
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .nth(3)
+        .unwrap()
+        .to_string();
     let moved: Vec<String> = body
         .lines()
         .map(|l| {
@@ -221,8 +248,14 @@ fn config_errors_stop_before_any_work() {
     let (dir, _cohort, pipeline) = setup("chr1", "");
     let good = std::fs::read_to_string(&pipeline).unwrap();
     let cases = [
-        (good.replace("window_bp: 50000", "window_bp: -5"), "cis.window_bp (line 12)"),
-        (good.replace("window_bp: 50000", "windowbp: 5"), "unknown field `windowbp`"),
+        (
+            good.replace("window_bp: 50000", "window_bp: -5"),
+            "cis.window_bp (line 12)",
+        ),
+        (
+            good.replace("window_bp: 50000", "windowbp: 5"),
+            "unknown field `windowbp`",
+        ),
         (good.replace("seed: 5", "seed: [5"), "line"),
         (
             good.replace("cohort/annotation/genes.gtf", "cohort/nope.gtf")
@@ -237,6 +270,9 @@ fn config_errors_stop_before_any_work() {
         assert_eq!(out.status.code(), Some(1), "{msg}");
         assert!(msg.contains(want), "want {want:?} in {msg}");
         assert!(msg.contains("pipeline.yaml"), "{msg}");
-        assert!(!dir.path().join("results/cache").exists(), "no work may start: {msg}");
+        assert!(
+            !dir.path().join("results/cache").exists(),
+            "no work may start: {msg}"
+        );
     }
 }

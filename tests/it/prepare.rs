@@ -33,17 +33,32 @@ fn prepare_writes_a_cache_that_h5py_and_h5dump_read_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let cohort = small_cohort();
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1, chr2", "");
-    let out = run_in(dir.path(), &["run", pipeline.to_str().unwrap(), "--stage", "prepare"]);
+    let out = run_in(
+        dir.path(),
+        &["run", pipeline.to_str().unwrap(), "--stage", "prepare"],
+    );
     let log = text(&out);
     assert!(out.status.success(), "prepare failed: {log}");
-    assert!(log.contains("shared"), "sample counts must be logged: {log}");
+    assert!(
+        log.contains("shared"),
+        "sample counts must be logged: {log}"
+    );
     let cache = dir.path().join("results/cache/chr1.h5");
     assert!(cache.exists());
 
-    let h5dump = Command::new("h5dump").arg("-H").arg(&cache).output().unwrap();
+    let h5dump = Command::new("h5dump")
+        .arg("-H")
+        .arg(&cache)
+        .output()
+        .unwrap();
     assert!(h5dump.status.success(), "h5dump -H failed");
     let header = String::from_utf8_lossy(&h5dump.stdout);
-    for want in ["GROUP \"samples\"", "GROUP \"gene_table\"", "DATASET \"dosage\"", "ATTRIBUTE \"config\""] {
+    for want in [
+        "GROUP \"samples\"",
+        "GROUP \"gene_table\"",
+        "DATASET \"dosage\"",
+        "ATTRIBUTE \"config\"",
+    ] {
         assert!(header.contains(want), "h5dump -H lacks {want}");
     }
 
@@ -88,7 +103,12 @@ print("OK", len(ok), n)
 "#,
         datasets = GENE_DATASETS
     );
-    let py = Command::new("python3").arg("-c").arg(&script).arg(&cache).output().unwrap();
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(&cache)
+        .output()
+        .unwrap();
     assert!(
         py.status.success(),
         "h5py check failed: {}{}",
@@ -98,17 +118,30 @@ print("OK", len(ok), n)
 
     let st = run_in(dir.path(), &["status", pipeline.to_str().unwrap()]);
     let st_text = text(&st);
-    assert!(st_text.contains("prepare    chr1         done"), "{st_text}");
-    assert!(st_text.contains("prepare    chr2         done"), "{st_text}");
+    assert!(
+        st_text.contains("prepare    chr1         done"),
+        "{st_text}"
+    );
+    assert!(
+        st_text.contains("prepare    chr2         done"),
+        "{st_text}"
+    );
     assert!(st_text.contains("fit"), "{st_text}");
 
     let insp = run_in(dir.path(), &["inspect", cache.to_str().unwrap()]);
     assert!(insp.status.success());
     assert!(text(&insp).contains("gene_table/"), "{}", text(&insp));
 
-    let again = run_in(dir.path(), &["run", pipeline.to_str().unwrap(), "--stage", "prepare"]);
+    let again = run_in(
+        dir.path(),
+        &["run", pipeline.to_str().unwrap(), "--stage", "prepare"],
+    );
     assert!(again.status.success());
-    assert!(text(&again).contains("skipped"), "a complete cache must be skipped: {}", text(&again));
+    assert!(
+        text(&again).contains("skipped"),
+        "a complete cache must be skipped: {}",
+        text(&again)
+    );
 }
 
 #[test]
@@ -117,7 +150,10 @@ fn prepare_recovers_planted_causal_snps_in_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let cohort = small_cohort();
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1, chr2", "");
-    let out = run_in(dir.path(), &["run", pipeline.to_str().unwrap(), "--stage", "prepare"]);
+    let out = run_in(
+        dir.path(),
+        &["run", pipeline.to_str().unwrap(), "--stage", "prepare"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     // Every planted causal SNP within the window with MAF >= 0.05 must survive QC and be in the
     // cache, and a SNP in a peak per the truth must carry in_peak = 1.
@@ -161,7 +197,14 @@ fn unavailable_stage_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let cohort = copy_cohort(dir.path());
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1", "");
-    let out = run_in(dir.path(), &["run", pipeline.to_str().unwrap(), "--stage", "fit"]);
+    let out = run_in(
+        dir.path(),
+        &["run", pipeline.to_str().unwrap(), "--stage", "fit"],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("stage `fit` is not available"), "{}", text(&out));
+    assert!(
+        text(&out).contains("stage `fit` is not available"),
+        "{}",
+        text(&out)
+    );
 }
