@@ -1,1 +1,3 @@
 //! Pure statistical functions.
+
+pub mod normal;

@@ -4,4 +4,5 @@
 mod bad_input;
 mod common;
 mod prepare;
+mod simulate;
 mod vcf_bcftools;
