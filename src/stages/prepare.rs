@@ -341,23 +341,28 @@ fn match_samples(
             parts.join("; ")
         )));
     }
-    let no_geno = expr.samples.len() - n.min(expr.samples.len());
-    if no_geno > 0 || vcf.samples().len() > n {
-        let missing: Vec<&str> = expr
-            .samples
-            .iter()
-            .filter(|x| !s.ids.contains(x))
-            .take(3)
-            .map(String::as_str)
-            .collect();
-        warn!(
-            "partial sample overlap: {} of {} VCF samples and {} of {} expression samples used; expression samples not used include [{}]",
-            n,
-            vcf.samples().len(),
-            n,
-            expr.samples.len(),
-            missing.join(", ")
-        );
+    let unused = |all: &[String]| -> (usize, Vec<String>) {
+        let used: std::collections::HashSet<&str> = s.ids.iter().map(String::as_str).collect();
+        let rest: Vec<&String> = all.iter().filter(|x| !used.contains(x.as_str())).collect();
+        (rest.len(), rest.iter().take(3).map(|x| x.to_string()).collect())
+    };
+    let mut notes = Vec::new();
+    let (nv, ev) = unused(vcf.samples());
+    if nv > 0 {
+        notes.push(format!("{nv} VCF samples unused (e.g. {})", ev.join(", ")));
+    }
+    let (ne, ee) = unused(&expr.samples);
+    if ne > 0 {
+        notes.push(format!("{ne} expression samples unused (e.g. {})", ee.join(", ")));
+    }
+    if let Some(c) = cov {
+        let (nc, ec) = unused(&c.samples);
+        if nc > 0 {
+            notes.push(format!("{nc} covariate samples unused (e.g. {})", ec.join(", ")));
+        }
+    }
+    if !notes.is_empty() {
+        warn!("partial sample overlap, {n} samples used: {}", notes.join("; "));
     }
     Ok(s)
 }
