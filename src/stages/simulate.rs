@@ -192,16 +192,16 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
     (m, v)
 }
 
-/// Rescales `x` (and the effects that produced it) so that its sample variance is `target`.
+/// Centres `x` and rescales it (and the effects that produced it) to sample variance `target`.
 fn scale_to(x: &mut [f64], effects: &mut [f64], target: f64) -> bool {
-    let (_, v) = mean_var(x);
+    let (m, v) = mean_var(x);
     if v <= 1e-12 {
         x.iter_mut().for_each(|v| *v = 0.0);
         effects.iter_mut().for_each(|e| *e = 0.0);
         return false;
     }
     let c = (target / v).sqrt();
-    x.iter_mut().for_each(|v| *v *= c);
+    x.iter_mut().for_each(|v| *v = (*v - m) * c);
     effects.iter_mut().for_each(|e| *e *= c);
     true
 }
@@ -321,7 +321,9 @@ fn build_chrom(seed: u64, number: usize, n_genes: usize) -> Chrom {
                 exons.push((c, (c + rng.random_range(60..300u64)).min(end)));
             }
         }
-        let last_start = end.saturating_sub(rng.random_range(200..1500u64)).max(start);
+        let last_start = end
+            .saturating_sub(rng.random_range(200..1500u64))
+            .max(start);
         if last_start > exons.last().map_or(start, |e| e.1) {
             exons.push((last_start, end));
         } else if let Some(e) = exons.last_mut() {
@@ -444,7 +446,9 @@ fn build_chrom(seed: u64, number: usize, n_genes: usize) -> Chrom {
 fn build_peaks(seed: u64, chrom: &str, length: u64, genes: &[Gene]) -> Vec<Peak> {
     let mut rng = stream(seed, &format!("peaks {chrom}"));
     let mut raw: Vec<(u64, u64)> = Vec::new();
-    let width = |rng: &mut ChaCha20Rng| (150f64.ln() + rng.random::<f64>() * (2000f64 / 150.0).ln()).exp() as u64;
+    let width = |rng: &mut ChaCha20Rng| {
+        (150f64.ln() + rng.random::<f64>() * (2000f64 / 150.0).ln()).exp() as u64
+    };
     let place = |center: f64, w: u64, raw: &mut Vec<(u64, u64)>| {
         let start = (center - w as f64 / 2.0).max(0.0) as u64;
         let end = (start + w).min(length);
@@ -527,9 +531,7 @@ fn build_panel(seed: u64, cohort: &str, chrom: &Chrom, n_haps: usize) -> Panel {
     let mut errors = Vec::with_capacity(n_sites);
     for site in &chrom.sites {
         let k = poisson(&mut rng, site.error_rate * n_haps as f64);
-        let mut e: Vec<u32> = (0..k)
-            .map(|_| rng.random_range(0..n_haps) as u32)
-            .collect();
+        let mut e: Vec<u32> = (0..k).map(|_| rng.random_range(0..n_haps) as u32).collect();
         e.sort_unstable();
         e.dedup();
         errors.push(e);
@@ -751,11 +753,19 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary, SimulateError
     files.push(p);
 
     let p = out.join("truth/genes.tsv");
-    write_atomic(&p, truth_genes_text(&chroms, &truths).as_bytes(), Compression::None)?;
+    write_atomic(
+        &p,
+        truth_genes_text(&chroms, &truths).as_bytes(),
+        Compression::None,
+    )?;
     files.push(p);
 
     let p = out.join("truth/causal.tsv");
-    write_atomic(&p, truth_causal_text(&chroms, &truths).as_bytes(), Compression::None)?;
+    write_atomic(
+        &p,
+        truth_causal_text(&chroms, &truths).as_bytes(),
+        Compression::None,
+    )?;
     files.push(p);
 
     let p = out.join("truth/README.md");
@@ -936,7 +946,13 @@ fn simulate_gene(
             let other: Vec<f64> = cis
                 .iter()
                 .zip(&weights)
-                .map(|(&i, &w)| if blocks.contains(&chrom.sites[i].block) { 0.0 } else { w })
+                .map(|(&i, &w)| {
+                    if blocks.contains(&chrom.sites[i].block) {
+                        0.0
+                    } else {
+                        w
+                    }
+                })
                 .collect();
             if other.iter().any(|w| *w > 0.0) {
                 blocks.push(chrom.sites[cis[weighted_index(&mut rng, &other)]].block);
@@ -945,7 +961,13 @@ fn simulate_gene(
         let mut w: Vec<f64> = cis
             .iter()
             .zip(&weights)
-            .map(|(&i, &w)| if blocks.contains(&chrom.sites[i].block) { w } else { 0.0 })
+            .map(|(&i, &w)| {
+                if blocks.contains(&chrom.sites[i].block) {
+                    w
+                } else {
+                    0.0
+                }
+            })
             .collect();
         for _ in 0..n_causal {
             if !w.iter().any(|v| *v > 0.0) {
@@ -1003,7 +1025,9 @@ fn simulate_gene(
         None => 0.0,
     };
     let mut nrng = stream(seed, &format!("noise {}", gene.id));
-    let mut noise: Vec<f64> = (0..n).map(|_| (1.0 - f).sqrt() * gauss(&mut nrng)).collect();
+    let mut noise: Vec<f64> = (0..n)
+        .map(|_| (1.0 - f).sqrt() * gauss(&mut nrng))
+        .collect();
     if let Some((m, l)) = noise_basis {
         let z: Vec<f64> = (0..*m).map(|_| gauss(&mut nrng)).collect();
         for (e, row) in noise.iter_mut().zip(l.chunks(*m)) {
@@ -1083,7 +1107,12 @@ fn simulate_trait(
         let mut sites: Vec<(usize, usize, f64)> = picked
             .iter()
             .enumerate()
-            .flat_map(|(p, &t)| truths[t].genetic_effects.iter().map(move |&(s, b)| (s, p, b)))
+            .flat_map(|(p, &t)| {
+                truths[t]
+                    .genetic_effects
+                    .iter()
+                    .map(move |&(s, b)| (s, p, b))
+            })
             .collect();
         sites.sort_by_key(|a| (a.0, a.1));
         let mut values = vec![vec![0.0; n]; picked.len()];
@@ -1142,7 +1171,8 @@ fn gwas_sumstats(seed: u64, chroms: &[Chrom], panels: &[Panel], y: &[f64]) -> (S
             cursor.alleles(i, site, &mut alleles);
             let (mut sx, mut sxx, mut sxy) = (0.0, 0.0, 0.0);
             for (k, yk) in y.iter().enumerate() {
-                let d = f64::from(u8::from(alleles[2 * k] == 1) + u8::from(alleles[2 * k + 1] == 1));
+                let d =
+                    f64::from(u8::from(alleles[2 * k] == 1) + u8::from(alleles[2 * k + 1] == 1));
                 sx += d;
                 sxx += d * d;
                 sxy += d * yk;
