@@ -1308,7 +1308,7 @@ fn gtf_text(chroms: &[Chrom]) -> String {
         "##description: bsbslmm simulated gene annotation\n##provider: bsbslmm simulate v1\n##format: gtf\n",
     );
     for chrom in chroms {
-        for gene in &chrom.genes {
+        for (g, gene) in chrom.genes.iter().enumerate() {
             let strand = if gene.plus { '+' } else { '-' };
             let base = format!(
                 "gene_id \"{}\"; gene_type \"protein_coding\"; gene_name \"{}\";",
@@ -1332,7 +1332,7 @@ fn gtf_text(chroms: &[Chrom]) -> String {
             let n = gene.exons.len();
             for (k, (s, e)) in gene.exons.iter().enumerate() {
                 let number = if gene.plus { k + 1 } else { n - k };
-                let exon_id = format!("{}{number:02}", gene.id.replacen("ENSG", "ENSE", 1));
+                let exon_id = format!("ENSE9{:02}{:06}{number:02}.1", chrom.number, g + 1);
                 let _ = writeln!(
                     text,
                     "{}\tbsbslmm\texon\t{s}\t{e}\t.\t{strand}\t.\t{tx_attr} exon_number {number}; exon_id \"{exon_id}\"; level 2;",
