@@ -192,7 +192,7 @@ impl VcfWriter {
             .ok_or_else(|| bad("a contig declared in the header".into()))?;
         if idx < self.contig_idx || (idx == self.contig_idx && site.pos < self.last_pos) {
             return Err(bad(
-                "records sorted by contig (header order) and position".into(),
+                "records sorted by contig (header order) and position".into()
             ));
         }
         if site.pos == 0 || site.pos > self.contigs[idx].1 {
@@ -293,7 +293,12 @@ impl VcfWriter {
         match fs::remove_file(&index_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(VcfWriteError::Io { path: index_path, source }),
+            Err(source) => {
+                return Err(VcfWriteError::Io {
+                    path: index_path,
+                    source,
+                })
+            }
         }
         fs::rename(&self.tmp_path, &self.path).map_err(io_err(&self.path))?;
         fs::rename(&index_tmp, &index_path).map_err(io_err(&index_path))?;

@@ -192,16 +192,16 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
     (m, v)
 }
 
-/// Rescales `x` (and the effects that produced it) so that its sample variance is `target`.
+/// Centres `x` and rescales it (and the effects that produced it) to sample variance `target`.
 fn scale_to(x: &mut [f64], effects: &mut [f64], target: f64) -> bool {
-    let (_, v) = mean_var(x);
+    let (m, v) = mean_var(x);
     if v <= 1e-12 {
         x.iter_mut().for_each(|v| *v = 0.0);
         effects.iter_mut().for_each(|e| *e = 0.0);
         return false;
     }
     let c = (target / v).sqrt();
-    x.iter_mut().for_each(|v| *v *= c);
+    x.iter_mut().for_each(|v| *v = (*v - m) * c);
     effects.iter_mut().for_each(|e| *e *= c);
     true
 }
@@ -321,7 +321,9 @@ fn build_chrom(seed: u64, number: usize, n_genes: usize) -> Chrom {
                 exons.push((c, (c + rng.random_range(60..300u64)).min(end)));
             }
         }
-        let last_start = end.saturating_sub(rng.random_range(200..1500u64)).max(start);
+        let last_start = end
+            .saturating_sub(rng.random_range(200..1500u64))
+            .max(start);
         if last_start > exons.last().map_or(start, |e| e.1) {
             exons.push((last_start, end));
         } else if let Some(e) = exons.last_mut() {
@@ -444,7 +446,9 @@ fn build_chrom(seed: u64, number: usize, n_genes: usize) -> Chrom {
 fn build_peaks(seed: u64, chrom: &str, length: u64, genes: &[Gene]) -> Vec<Peak> {
     let mut rng = stream(seed, &format!("peaks {chrom}"));
     let mut raw: Vec<(u64, u64)> = Vec::new();
-    let width = |rng: &mut ChaCha20Rng| (150f64.ln() + rng.random::<f64>() * (2000f64 / 150.0).ln()).exp() as u64;
+    let width = |rng: &mut ChaCha20Rng| {
+        (150f64.ln() + rng.random::<f64>() * (2000f64 / 150.0).ln()).exp() as u64
+    };
     let place = |center: f64, w: u64, raw: &mut Vec<(u64, u64)>| {
         let start = (center - w as f64 / 2.0).max(0.0) as u64;
         let end = (start + w).min(length);
@@ -527,9 +531,7 @@ fn build_panel(seed: u64, cohort: &str, chrom: &Chrom, n_haps: usize) -> Panel {
     let mut errors = Vec::with_capacity(n_sites);
     for site in &chrom.sites {
         let k = poisson(&mut rng, site.error_rate * n_haps as f64);
-        let mut e: Vec<u32> = (0..k)
-            .map(|_| rng.random_range(0..n_haps) as u32)
-            .collect();
+        let mut e: Vec<u32> = (0..k).map(|_| rng.random_range(0..n_haps) as u32).collect();
         e.sort_unstable();
         e.dedup();
         errors.push(e);
@@ -686,7 +688,7 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary, SimulateError
     let mut chroms = Vec::with_capacity(opts.chroms);
     let mut truths: Vec<GeneTruth> = Vec::new();
     let mut gwas_panels = Vec::with_capacity(opts.chroms);
-    let mut annot = String::from("variant_id\tchrom\tpos\tref\talt\tconservation\tmotif_score\n");
+    let mut annot = String::from("#chrom\tpos\tconservation\tmotif_score\n");
 
     for c in 1..=opts.chroms {
         let chrom = build_chrom(seed, c, opts.genes_per_chrom);
@@ -751,11 +753,19 @@ pub fn simulate(opts: &SimulateOptions) -> Result<SimulateSummary, SimulateError
     files.push(p);
 
     let p = out.join("truth/genes.tsv");
-    write_atomic(&p, truth_genes_text(&chroms, &truths).as_bytes(), Compression::None)?;
+    write_atomic(
+        &p,
+        truth_genes_text(&chroms, &truths).as_bytes(),
+        Compression::None,
+    )?;
     files.push(p);
 
     let p = out.join("truth/causal.tsv");
-    write_atomic(&p, truth_causal_text(&chroms, &truths).as_bytes(), Compression::None)?;
+    write_atomic(
+        &p,
+        truth_causal_text(&chroms, &truths).as_bytes(),
+        Compression::None,
+    )?;
     files.push(p);
 
     let p = out.join("truth/README.md");
@@ -936,7 +946,13 @@ fn simulate_gene(
             let other: Vec<f64> = cis
                 .iter()
                 .zip(&weights)
-                .map(|(&i, &w)| if blocks.contains(&chrom.sites[i].block) { 0.0 } else { w })
+                .map(|(&i, &w)| {
+                    if blocks.contains(&chrom.sites[i].block) {
+                        0.0
+                    } else {
+                        w
+                    }
+                })
                 .collect();
             if other.iter().any(|w| *w > 0.0) {
                 blocks.push(chrom.sites[cis[weighted_index(&mut rng, &other)]].block);
@@ -945,7 +961,13 @@ fn simulate_gene(
         let mut w: Vec<f64> = cis
             .iter()
             .zip(&weights)
-            .map(|(&i, &w)| if blocks.contains(&chrom.sites[i].block) { w } else { 0.0 })
+            .map(|(&i, &w)| {
+                if blocks.contains(&chrom.sites[i].block) {
+                    w
+                } else {
+                    0.0
+                }
+            })
             .collect();
         for _ in 0..n_causal {
             if !w.iter().any(|v| *v > 0.0) {
@@ -1003,7 +1025,9 @@ fn simulate_gene(
         None => 0.0,
     };
     let mut nrng = stream(seed, &format!("noise {}", gene.id));
-    let mut noise: Vec<f64> = (0..n).map(|_| (1.0 - f).sqrt() * gauss(&mut nrng)).collect();
+    let mut noise: Vec<f64> = (0..n)
+        .map(|_| (1.0 - f).sqrt() * gauss(&mut nrng))
+        .collect();
     if let Some((m, l)) = noise_basis {
         let z: Vec<f64> = (0..*m).map(|_| gauss(&mut nrng)).collect();
         for (e, row) in noise.iter_mut().zip(l.chunks(*m)) {
@@ -1083,7 +1107,12 @@ fn simulate_trait(
         let mut sites: Vec<(usize, usize, f64)> = picked
             .iter()
             .enumerate()
-            .flat_map(|(p, &t)| truths[t].genetic_effects.iter().map(move |&(s, b)| (s, p, b)))
+            .flat_map(|(p, &t)| {
+                truths[t]
+                    .genetic_effects
+                    .iter()
+                    .map(move |&(s, b)| (s, p, b))
+            })
             .collect();
         sites.sort_by_key(|a| (a.0, a.1));
         let mut values = vec![vec![0.0; n]; picked.len()];
@@ -1142,7 +1171,8 @@ fn gwas_sumstats(seed: u64, chroms: &[Chrom], panels: &[Panel], y: &[f64]) -> (S
             cursor.alleles(i, site, &mut alleles);
             let (mut sx, mut sxx, mut sxy) = (0.0, 0.0, 0.0);
             for (k, yk) in y.iter().enumerate() {
-                let d = f64::from(u8::from(alleles[2 * k] == 1) + u8::from(alleles[2 * k + 1] == 1));
+                let d =
+                    f64::from(u8::from(alleles[2 * k] == 1) + u8::from(alleles[2 * k + 1] == 1));
                 sx += d;
                 sxx += d * d;
                 sxy += d * yk;
@@ -1201,22 +1231,7 @@ fn append_annotations(seed: u64, chrom: &Chrom, text: &mut String) {
         } else {
             format!("{motif:.3}")
         };
-        let mut alt = (site.alt1 as char).to_string();
-        if let Some(a2) = site.alt2 {
-            alt.push(',');
-            alt.push(a2 as char);
-        }
-        let _ = writeln!(
-            text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            site.id(&chrom.name),
-            chrom.name,
-            site.pos,
-            site.ref_base as char,
-            alt,
-            cons,
-            motif
-        );
+        let _ = writeln!(text, "{}\t{}\t{}\t{}", chrom.name, site.pos, cons, motif);
     }
 }
 
@@ -1278,7 +1293,7 @@ fn gtf_text(chroms: &[Chrom]) -> String {
         "##description: bsbslmm simulated gene annotation\n##provider: bsbslmm simulate v1\n##format: gtf\n",
     );
     for chrom in chroms {
-        for gene in &chrom.genes {
+        for (g, gene) in chrom.genes.iter().enumerate() {
             let strand = if gene.plus { '+' } else { '-' };
             let base = format!(
                 "gene_id \"{}\"; gene_type \"protein_coding\"; gene_name \"{}\";",
@@ -1302,7 +1317,7 @@ fn gtf_text(chroms: &[Chrom]) -> String {
             let n = gene.exons.len();
             for (k, (s, e)) in gene.exons.iter().enumerate() {
                 let number = if gene.plus { k + 1 } else { n - k };
-                let exon_id = format!("{}{number:02}", gene.id.replacen("ENSG", "ENSE", 1));
+                let exon_id = format!("ENSE9{:02}{:06}{number:02}.1", chrom.number, g + 1);
                 let _ = writeln!(
                     text,
                     "{}\tbsbslmm\texon\t{s}\t{e}\t.\t{strand}\t.\t{tx_attr} exon_number {number}; exon_id \"{exon_id}\"; level 2;",
@@ -1434,7 +1449,7 @@ annotation/genes.gtf          GENCODE-style GTF (1-based, inclusive): gene, tran
                               gene_type, gene_name (+ transcript_id ... on transcript/exon lines). TSS = start on +, end on -
 annotation/dnase_peaks.bed    ENCODE narrowPeak (10 columns, 0-based half-open), sorted, non-overlapping
 annotation/variant_annotations.tsv.gz
-                              gzip TSV: variant_id chrom pos ref alt conservation motif_score (one row per VCF site;
+                              gzip TSV: #chrom pos conservation motif_score (one row per VCF site;
                               multi-allelic alt = `A1,A2`; missing values `NA`)
 gwas/trait.sumstats.tsv.gz    gzip TSV: SNP CHR BP A1 A2 FRQ BETA SE Z P N; A1 = effect allele, FRQ = A1 frequency;
                               ~10% of rows have A1 = REF (BETA and Z negated accordingly); biallelic sites only

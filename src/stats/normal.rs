@@ -158,7 +158,10 @@ mod tests {
         for i in -80..=30 {
             let z = i as f64 / 10.0;
             let back = quantile(cdf(z));
-            assert!((back - z).abs() < 1e-8 * z.abs().max(1.0), "z={z} back={back}");
+            assert!(
+                (back - z).abs() < 1e-8 * z.abs().max(1.0),
+                "z={z} back={back}"
+            );
         }
     }
 }

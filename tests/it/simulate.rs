@@ -103,7 +103,10 @@ fn same_options_give_byte_identical_files_in_the_contract_layout() {
     .iter()
     .map(PathBuf::from)
     .collect();
-    assert_eq!(files, expected, "exactly the contract files, no temporaries");
+    assert_eq!(
+        files, expected,
+        "exactly the contract files, no temporaries"
+    );
     assert_eq!(all_files(b.path()), expected);
     assert_eq!(sa.files.len(), expected.len());
     for f in &files {
@@ -115,6 +118,7 @@ fn same_options_give_byte_identical_files_in_the_contract_layout() {
     let c = tempfile::tempdir().expect("tempdir");
     let mut other = small(c.path());
     other.seed = 12;
+    other.noise = NoiseModel::Random;
     run(&other);
     let x = fs::read(a.path().join("genotypes/chr1.vcf.gz")).expect("read");
     let y = fs::read(c.path().join("genotypes/chr1.vcf.gz")).expect("read");
@@ -140,9 +144,15 @@ fn bcftools_and_tabix_accept_the_vcf() {
             (300_000..=400_000).contains(&pos)
         })
         .count();
-    assert_eq!(region.lines().count(), in_region, "index finds every record in a region");
+    assert_eq!(
+        region.lines().count(),
+        in_region,
+        "index finds every record in a region"
+    );
 
-    let multi = tool("bcftools", &["view", "-H", "-m3", vcf]).lines().count();
+    let multi = tool("bcftools", &["view", "-H", "-m3", vcf])
+        .lines()
+        .count();
     let rate = multi as f64 / s.n_sites[0] as f64;
     assert!(multi > 0 && rate < 0.02, "multi-allelic rate {rate}");
 
@@ -168,7 +178,11 @@ fn expression_and_covariates_hold_the_expected_sample_sets() {
     let (eh, erows) = tsv(&gunzip(&dir.path().join("expression/expression.bed.gz")));
     assert_eq!(eh[..4], ["#chr", "start", "end", "gene_id"]);
     let expr_samples = &eh[4..];
-    assert_eq!(expr_samples.len(), 58, "60 - round(3% of 60) samples have RNA");
+    assert_eq!(
+        expr_samples.len(),
+        58,
+        "60 - round(3% of 60) samples have RNA"
+    );
     assert_eq!(s.n_expression_samples, 58);
     let vcf_set: BTreeSet<&String> = vcf_samples.iter().collect();
     assert!(expr_samples.iter().all(|x| vcf_set.contains(x)));
@@ -178,7 +192,8 @@ fn expression_and_covariates_hold_the_expected_sample_sets() {
     assert_eq!(erows.len(), 4);
     assert!(erows.iter().all(|r| r.len() == eh.len()));
 
-    let (ch, crows) = tsv(&fs::read_to_string(dir.path().join("covariates/covariates.tsv")).expect("read"));
+    let (ch, crows) =
+        tsv(&fs::read_to_string(dir.path().join("covariates/covariates.tsv")).expect("read"));
     assert_eq!(ch[0], "ID");
     let cov_set: BTreeSet<&String> = ch[1..].iter().collect();
     let expr_set: BTreeSet<&String> = expr_samples.iter().collect();
@@ -220,15 +235,26 @@ fn truth_matches_the_files() {
     }
 
     let (ch, causal) = tsv(&fs::read_to_string(dir.path().join("truth/causal.tsv")).expect("read"));
-    let n_causal: usize = genes.iter().map(|g| g[col("n_causal")].parse::<usize>().expect("int")).sum();
+    let n_causal: usize = genes
+        .iter()
+        .map(|g| g[col("n_causal")].parse::<usize>().expect("int"))
+        .sum();
     assert_eq!(causal.len(), n_causal);
     assert_eq!(causal.len(), s.n_causal);
     assert!(!causal.is_empty(), "this seed plants causal SNPs");
     let c = |name: &str| ch.iter().position(|h| h == name).expect("column");
     for row in &causal {
         let pos = &row[c("pos")];
-        let hit = tool("bcftools", &["view", "-H", "-r", &format!("chr1:{pos}-{pos}"), vcf]);
-        let fields: Vec<&str> = hit.lines().next().expect("causal SNP in the VCF").split('\t').collect();
+        let hit = tool(
+            "bcftools",
+            &["view", "-H", "-r", &format!("chr1:{pos}-{pos}"), vcf],
+        );
+        let fields: Vec<&str> = hit
+            .lines()
+            .next()
+            .expect("causal SNP in the VCF")
+            .split('\t')
+            .collect();
         assert_eq!(fields[1], pos);
         assert_eq!(fields[2], row[c("variant_id")]);
         assert_eq!(fields[3], row[c("ref")]);
@@ -238,14 +264,18 @@ fn truth_matches_the_files() {
     }
 
     let (sh, stats) = tsv(&gunzip(&dir.path().join("gwas/trait.sumstats.tsv.gz")));
-    assert_eq!(sh, ["SNP", "CHR", "BP", "A1", "A2", "FRQ", "BETA", "SE", "Z", "P", "N"]);
-    let ref_alt: HashMap<String, (String, String)> = tool("bcftools", &["query", "-f", "%ID\\t%REF\\t%ALT\\n", vcf])
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0].to_string(), (f[1].to_string(), f[2].to_string()))
-        })
-        .collect();
+    assert_eq!(
+        sh,
+        ["SNP", "CHR", "BP", "A1", "A2", "FRQ", "BETA", "SE", "Z", "P", "N"]
+    );
+    let ref_alt: HashMap<String, (String, String)> =
+        tool("bcftools", &["query", "-f", "%ID\\t%REF\\t%ALT\\n", vcf])
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), (f[1].to_string(), f[2].to_string()))
+            })
+            .collect();
     let mut swapped = 0;
     for r in &stats {
         let (rf, alt) = ref_alt.get(&r[0]).expect("sumstats SNP in the VCF");
@@ -254,7 +284,10 @@ fn truth_matches_the_files() {
         let z: f64 = r[8].parse().expect("z");
         let p: f64 = r[9].parse().expect("p");
         assert!(se > 0.0 && (0.0..=1.0).contains(&p));
-        assert!((z - beta / se).abs() < 1e-3 * z.abs().max(1.0) + 1e-3, "Z = BETA/SE in {r:?}");
+        assert!(
+            (z - beta / se).abs() < 1e-3 * z.abs().max(1.0) + 1e-3,
+            "Z = BETA/SE in {r:?}"
+        );
         if r[3] == *rf {
             assert_eq!(r[4], *alt);
             swapped += 1;
@@ -279,7 +312,10 @@ fn truth_matches_the_files() {
     }
     let length = 400_000 + 7 * 120_000;
     let frac = covered as f64 / length as f64;
-    assert!((0.005..0.10).contains(&frac), "peaks cover {frac} of the chromosome");
+    assert!(
+        (0.005..0.10).contains(&frac),
+        "peaks cover {frac} of the chromosome"
+    );
 
     let annot = gunzip(&dir.path().join("annotation/variant_annotations.tsv.gz"));
     assert_eq!(annot.lines().count() - 1, s.n_sites[0]);
@@ -287,7 +323,17 @@ fn truth_matches_the_files() {
 
 /// Genotype dosages (ALT1 copies, NaN when missing) at one position, in VCF sample order.
 fn dosages_at(vcf: &str, pos: &str) -> Vec<f64> {
-    let line = tool("bcftools", &["query", "-r", &format!("chr1:{pos}-{pos}"), "-f", "[%GT\\t]\\n", vcf]);
+    let line = tool(
+        "bcftools",
+        &[
+            "query",
+            "-r",
+            &format!("chr1:{pos}-{pos}"),
+            "-f",
+            "[%GT\\t]\\n",
+            vcf,
+        ],
+    );
     line.lines()
         .next()
         .expect("one record")
@@ -329,18 +375,26 @@ fn planted_sparse_genetic_value_predicts_expression() {
     run(&opts);
     let vcf = dir.path().join("genotypes/chr1.vcf.gz");
     let vcf = vcf.to_str().expect("path");
-    let samples: Vec<String> = tool("bcftools", &["query", "-l", vcf]).lines().map(String::from).collect();
+    let samples: Vec<String> = tool("bcftools", &["query", "-l", vcf])
+        .lines()
+        .map(String::from)
+        .collect();
     let (eh, erows) = tsv(&gunzip(&dir.path().join("expression/expression.bed.gz")));
     let col_of: Vec<usize> = eh[4..]
         .iter()
-        .map(|s| samples.iter().position(|x| x == s).expect("expression sample genotyped"))
+        .map(|s| {
+            samples
+                .iter()
+                .position(|x| x == s)
+                .expect("expression sample genotyped")
+        })
         .collect();
     let (gh, genes) = tsv(&fs::read_to_string(dir.path().join("truth/genes.tsv")).expect("read"));
     let h2_col = gh.iter().position(|h| h == "h2_sparse").expect("h2_sparse");
     let (_, causal) = tsv(&fs::read_to_string(dir.path().join("truth/causal.tsv")).expect("read"));
 
     let mut strong = 0;
-    let mut null_corrs = Vec::new();
+    let mut moderate = Vec::new();
     for g in &genes {
         let h2: f64 = g[h2_col].parse().expect("h2");
         let expr: Vec<f64> = erows
@@ -370,16 +424,80 @@ fn planted_sparse_genetic_value_predicts_expression() {
         if h2 >= 0.2 {
             strong += 1;
             assert!(r > 0.3, "gene {} h2_sparse {h2}: corr {r}", g[0]);
-            assert!((r * r - h2).abs() < 0.2, "gene {} r^2 {} near h2 {h2}", g[0], r * r);
+            assert!(
+                (r * r - h2).abs() < 0.2,
+                "gene {} r^2 {} near h2 {h2}",
+                g[0],
+                r * r
+            );
         }
-        if h2 < 0.2 {
-            null_corrs.push((g[0].clone(), h2, r));
+        if (0.08..0.2).contains(&h2) {
+            moderate.push((g[0].clone(), h2, r));
         }
     }
-    assert!(strong >= 2, "this seed has at least two genes with h2_sparse >= 0.2, found {strong}");
-    for (id, h2, r) in null_corrs {
-        assert!(r > 0.0, "gene {id} (h2 {h2}) has a positive correlation, got {r}");
+    assert!(
+        strong >= 2,
+        "this seed has at least two genes with h2_sparse >= 0.2, found {strong}"
+    );
+    for (id, h2, r) in moderate {
+        assert!(
+            r > 0.0,
+            "gene {id} (h2 {h2}) has a positive correlation, got {r}"
+        );
     }
+}
+
+/// Mean |correlation| across genes between pairs of expression samples.
+fn mean_sample_pair_correlation(dir: &Path) -> f64 {
+    let (_, rows) = tsv(&gunzip(&dir.join("expression/expression.bed.gz")));
+    let m: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| {
+            let v: Vec<f64> = r[4..].iter().map(|v| v.parse().expect("float")).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| x - mean).collect()
+        })
+        .collect();
+    let n = m[0].len();
+    let col = |j: usize| m.iter().map(|r| r[j]).collect::<Vec<f64>>();
+    let mut total = 0.0;
+    let mut pairs = 0.0;
+    for a in 0..n {
+        for b in a + 1..n {
+            total += correlation(&col(a), &col(b)).abs();
+            pairs += 1.0;
+        }
+    }
+    total / pairs
+}
+
+#[test]
+fn low_rank_noise_correlates_samples_across_genes() {
+    let base = |out: &Path, noise, f| SimulateOptions {
+        out: out.to_path_buf(),
+        seed: 3,
+        chroms: 1,
+        genes_per_chrom: 40,
+        samples: 40,
+        gwas_samples: 100,
+        noise,
+        noise_fraction: f,
+    };
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    run(&base(a.path(), NoiseModel::Identity, 0.8));
+    run(&base(b.path(), NoiseModel::LowRank { rank: 2 }, 0.8));
+    let iid = mean_sample_pair_correlation(a.path());
+    let structured = mean_sample_pair_correlation(b.path());
+    println!("mean |sample-pair r|: identity {iid:.3}, rank-2 {structured:.3}");
+    assert!(
+        iid < 0.2,
+        "independent noise: mean |r| {iid} near sqrt(2/(pi*40)) = 0.13"
+    );
+    assert!(
+        structured > 1.5 * iid,
+        "rank-2 noise: mean |r| {structured} vs {iid}"
+    );
 }
 
 /// The default run (2 x 40 genes x 400 samples, 5000 GWAS individuals). Run with
@@ -395,13 +513,22 @@ fn default_run() {
     let t = Instant::now();
     let s = run(&opts);
     println!("default run: {:.2} s", t.elapsed().as_secs_f64());
-    println!("sites per chromosome: {:?}; genes {}; causal {}; expression samples {}; GWAS rows {}", s.n_sites, s.n_genes, s.n_causal, s.n_expression_samples, s.n_gwas_rows);
+    println!(
+        "sites per chromosome: {:?}; genes {}; causal {}; expression samples {}; GWAS rows {}",
+        s.n_sites, s.n_genes, s.n_causal, s.n_expression_samples, s.n_gwas_rows
+    );
     for f in &s.files {
         let len = fs::metadata(f).expect("metadata").len();
-        println!("{:>12} {}", len, f.strip_prefix(dir.path()).expect("prefix").display());
+        println!(
+            "{:>12} {}",
+            len,
+            f.strip_prefix(dir.path()).expect("prefix").display()
+        );
     }
     if let Ok(keep) = std::env::var("BSBSLMM_SIM_KEEP") {
         let _ = fs::remove_dir_all(&keep);
-        let _ = Command::new("cp").args(["-r", dir.path().to_str().expect("path"), &keep]).status();
+        let _ = Command::new("cp")
+            .args(["-r", dir.path().to_str().expect("path"), &keep])
+            .status();
     }
 }
