@@ -368,3 +368,26 @@ fn unknown_contig_lists_available() {
         "{msg}"
     );
 }
+
+#[test]
+fn reader_matches_bcftools_on_simulated_vcfs() {
+    let cohort = crate::common::small_cohort();
+    for chrom in ["chr1", "chr2"] {
+        let path = cohort.join(format!("genotypes/{chrom}.vcf.gz"));
+        let listed = run_tool("tabix", &["-l", path.to_str().unwrap()]);
+        assert_eq!(listed.trim(), chrom, "tabix -l must list the contig");
+        let mut reader = VcfReader::open(&path).unwrap();
+        let names = ["SIM0097", "SIM0003", "SIM0050", "SIM0120", "SIM0001", "SIM0064"];
+        let idx = indices(&reader, &names);
+        for (start, end) in [(1u64, 30_000u64), (250_000, 400_000), (600_000, 620_000)] {
+            let region = format!("{chrom}:{start}-{end}");
+            let mut stats = QueryStats::default();
+            let ours = reader
+                .query(chrom, start, end, GenotypeField::Gt, &idx, &mut stats)
+                .unwrap();
+            let expected = bcftools_dosages(&path, &region, &names);
+            assert!(!expected.is_empty(), "{region}: no records");
+            assert_dosages(&ours, &expected, &format!("simulated {region}"));
+        }
+    }
+}
