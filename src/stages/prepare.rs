@@ -344,7 +344,10 @@ fn match_samples(
     let unused = |all: &[String]| -> (usize, Vec<String>) {
         let used: std::collections::HashSet<&str> = s.ids.iter().map(String::as_str).collect();
         let rest: Vec<&String> = all.iter().filter(|x| !used.contains(x.as_str())).collect();
-        (rest.len(), rest.iter().take(3).map(|x| x.to_string()).collect())
+        (
+            rest.len(),
+            rest.iter().take(3).map(|x| x.to_string()).collect(),
+        )
     };
     let mut notes = Vec::new();
     let (nv, ev) = unused(vcf.samples());
@@ -353,16 +356,25 @@ fn match_samples(
     }
     let (ne, ee) = unused(&expr.samples);
     if ne > 0 {
-        notes.push(format!("{ne} expression samples unused (e.g. {})", ee.join(", ")));
+        notes.push(format!(
+            "{ne} expression samples unused (e.g. {})",
+            ee.join(", ")
+        ));
     }
     if let Some(c) = cov {
         let (nc, ec) = unused(&c.samples);
         if nc > 0 {
-            notes.push(format!("{nc} covariate samples unused (e.g. {})", ec.join(", ")));
+            notes.push(format!(
+                "{nc} covariate samples unused (e.g. {})",
+                ec.join(", ")
+            ));
         }
     }
     if !notes.is_empty() {
-        warn!("partial sample overlap, {n} samples used: {}", notes.join("; "));
+        warn!(
+            "partial sample overlap, {n} samples used: {}",
+            notes.join("; ")
+        );
     }
     Ok(s)
 }

@@ -377,7 +377,9 @@ fn reader_matches_bcftools_on_simulated_vcfs() {
         let listed = run_tool("tabix", &["-l", path.to_str().unwrap()]);
         assert_eq!(listed.trim(), chrom, "tabix -l must list the contig");
         let mut reader = VcfReader::open(&path).unwrap();
-        let names = ["SIM0097", "SIM0003", "SIM0050", "SIM0120", "SIM0001", "SIM0064"];
+        let names = [
+            "SIM0097", "SIM0003", "SIM0050", "SIM0120", "SIM0001", "SIM0064",
+        ];
         let idx = indices(&reader, &names);
         for (start, end) in [(1u64, 30_000u64), (250_000, 400_000), (600_000, 620_000)] {
             let region = format!("{chrom}:{start}-{end}");
