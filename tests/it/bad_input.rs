@@ -280,3 +280,37 @@ fn config_errors_stop_before_any_work() {
         );
     }
 }
+
+#[test]
+fn genes_without_snps_or_samples_are_recorded_with_reasons() {
+    let (dir, cohort, pipeline) = setup("chr1", "");
+    // A 1 bp window leaves (almost) every gene without a SNP; one gene with NA expression in all
+    // but 15 samples (under `expression_na: drop`) has too few samples.
+    std::fs::write(
+        &pipeline,
+        std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace("window_bp: 50000", "window_bp: 1")
+            .replace("qc:\n", "qc:\n  expression_na: drop\n"),
+    )
+    .unwrap();
+    let mut starved = String::new();
+    edit_expression(&cohort, |mut l| {
+        let mut f: Vec<String> = l[2].split('\t').map(String::from).collect();
+        starved = f[3].clone();
+        let nf = f.len();
+        for v in f.iter_mut().take(nf - 15).skip(4) {
+            *v = "NA".into();
+        }
+        l[2] = f.join("\t");
+        l
+    });
+    let out = prepare(dir.path(), &pipeline);
+    assert_eq!(out.status.code(), Some(0), "QC skips are not failures: {}", text(&out));
+    let st = text(&run_in(dir.path(), &["status", pipeline.to_str().unwrap()]));
+    assert!(st.contains("no_snps: no SNP passes QC in chr1:"), "{st}");
+    assert!(
+        st.contains(&format!("{starved}: too_few_samples: 15 samples with expression")),
+        "{st}"
+    );
+}
