@@ -2,3 +2,4 @@
 
 pub mod ld;
 pub mod preprocess;
+pub mod reduce;
