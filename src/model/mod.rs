@@ -3,3 +3,7 @@
 pub mod ld;
 pub mod preprocess;
 pub mod reduce;
+pub mod sampler;
+
+#[cfg(test)]
+mod sampler_tests;

@@ -99,13 +99,18 @@ pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, Reduc
     assert_eq!(y.len(), n);
     let yy: f64 = y.iter().map(|v| v * v).sum();
     if p <= n {
-        let g = Mat::<f64>::from_fn(p, p, |i, j| dot(&x[i * n..(i + 1) * n], &x[j * n..(j + 1) * n]));
+        let g = Mat::<f64>::from_fn(p, p, |i, j| {
+            dot(&x[i * n..(i + 1) * n], &x[j * n..(j + 1) * n])
+        });
         let (vals, v) = eigh(&g)?;
         let lmax = vals.iter().cloned().fold(0.0, f64::max);
         if lmax <= 0.0 {
             return Err(ReduceError::RankZero);
         }
-        let keep: Vec<usize> = (0..p).rev().filter(|&i| vals[i] > RANK_TOL * lmax).collect();
+        let keep: Vec<usize> = (0..p)
+            .rev()
+            .filter(|&i| vals[i] > RANK_TOL * lmax)
+            .collect();
         let r = keep.len();
         let xty: Vec<f64> = (0..p).map(|j| dot(&x[j * n..(j + 1) * n], y)).collect();
         let mut xt = vec![0.0; r * p];
@@ -124,13 +129,18 @@ pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, Reduc
         }
         finish(r, p, xt, yt, lambda, yy)
     } else {
-        let k = Mat::<f64>::from_fn(n, n, |i, j| (0..p).map(|c| x[c * n + i] * x[c * n + j]).sum());
+        let k = Mat::<f64>::from_fn(n, n, |i, j| {
+            (0..p).map(|c| x[c * n + i] * x[c * n + j]).sum()
+        });
         let (vals, u) = eigh(&k)?;
         let lmax = vals.iter().cloned().fold(0.0, f64::max);
         if lmax <= 0.0 {
             return Err(ReduceError::RankZero);
         }
-        let keep: Vec<usize> = (0..n).rev().filter(|&i| vals[i] > RANK_TOL * lmax).collect();
+        let keep: Vec<usize> = (0..n)
+            .rev()
+            .filter(|&i| vals[i] > RANK_TOL * lmax)
+            .collect();
         let r = keep.len();
         let mut xt = vec![0.0; r * p];
         let mut yt = vec![0.0; r];
@@ -220,7 +230,10 @@ mod tests {
             for b in 0..p {
                 let full = dot(&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
                 let small = dot(red.col(a), red.col(b));
-                assert!((full - small).abs() < 1e-8 * n as f64, "{a},{b}: {full} vs {small}");
+                assert!(
+                    (full - small).abs() < 1e-8 * n as f64,
+                    "{a},{b}: {full} vs {small}"
+                );
             }
         }
         let xy_full: Vec<f64> = (0..p).map(|j| dot(&x[j * n..(j + 1) * n], &y)).collect();

@@ -306,11 +306,18 @@ fn genes_without_snps_or_samples_are_recorded_with_reasons() {
         l
     });
     let out = prepare(dir.path(), &pipeline);
-    assert_eq!(out.status.code(), Some(0), "QC skips are not failures: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "QC skips are not failures: {}",
+        text(&out)
+    );
     let st = text(&run_in(dir.path(), &["status", pipeline.to_str().unwrap()]));
     assert!(st.contains("no_snps: no SNP passes QC in chr1:"), "{st}");
     assert!(
-        st.contains(&format!("{starved}: too_few_samples: 15 samples with expression")),
+        st.contains(&format!(
+            "{starved}: too_few_samples: 15 samples with expression"
+        )),
         "{st}"
     );
 }

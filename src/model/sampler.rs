@@ -1,0 +1,1241 @@
+//! The sampler core (MODEL.md §3–4): one block-sweep kernel on the reduced problem, configured
+//! into BSLMM, block-only, bsBSLMM and Annotated BayesC by three switches — block gate on/off,
+//! SNP prior (BSLMM log-uniform π, logistic annotation prior, probit annotation prior), and the
+//! polygenic term on/off. Chains use per-chain streams (MODEL.md §8) and their own scratch; the
+//! sweep itself never allocates. Summaries are accumulated per chain and merged in chain order.
+
+use std::ops::Range;
+
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha20Rng;
+use rand_distr::{Gamma, StandardNormal};
+
+use crate::model::reduce::{dot, Reduced};
+use crate::stats::normal;
+
+/// The per-SNP inclusion prior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnpPrior {
+    /// π = p^{-(1-expit θ)}, θ ~ Logistic(0, 1) (GEMMA's log-uniform π).
+    Bslmm,
+    /// π_s,j = expit(w0 + wᵀa_j).
+    Logistic,
+    /// π_j = Φ(w0 + wᵀa_j), updated by Albert–Chib.
+    Probit,
+}
+
+/// Which model: the three switches of MODEL.md §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub gate: bool,
+    pub prior: SnpPrior,
+    pub polygenic: bool,
+    /// Use the annotation columns (K > 0) in the prior.
+    pub annotated: bool,
+}
+
+impl ModelSpec {
+    /// (a) BSLMM.
+    pub const BSLMM: ModelSpec = ModelSpec {
+        gate: false,
+        prior: SnpPrior::Bslmm,
+        polygenic: true,
+        annotated: false,
+    };
+    /// (b) block-only ablation.
+    pub const BLOCK_ONLY: ModelSpec = ModelSpec {
+        gate: true,
+        prior: SnpPrior::Logistic,
+        polygenic: true,
+        annotated: false,
+    };
+    /// (c) bsBSLMM.
+    pub const BSBSLMM: ModelSpec = ModelSpec {
+        gate: true,
+        prior: SnpPrior::Logistic,
+        polygenic: true,
+        annotated: true,
+    };
+    /// (d) Annotated BayesC.
+    pub const BAYESC_ANNOT: ModelSpec = ModelSpec {
+        gate: false,
+        prior: SnpPrior::Probit,
+        polygenic: false,
+        annotated: true,
+    };
+}
+
+/// Prior constants (MODEL.md §3, "Priors and defaults").
+#[derive(Debug, Clone, Copy)]
+pub struct Priors {
+    pub nu_e: f64,
+    pub s2_e: f64,
+    pub nu_b: f64,
+    pub s2_b: f64,
+    pub nu_u: f64,
+    pub s2_u: f64,
+    /// Mean and sd of w0 in (b, c).
+    pub w0_mean: f64,
+    pub w0_sd: f64,
+    /// sd of w_k in (c).
+    pub w_sd: f64,
+    /// sd of w0 in (d).
+    pub w0_sd_probit: f64,
+}
+
+impl Default for Priors {
+    fn default() -> Self {
+        Priors {
+            nu_e: 4.0,
+            s2_e: 0.5,
+            nu_b: 4.0,
+            s2_b: 0.01,
+            nu_u: 4.0,
+            s2_u: 0.025,
+            w0_mean: (0.05f64 / 0.95).ln(),
+            w0_sd: 1.5,
+            w_sd: 1.0,
+            w0_sd_probit: 10.0,
+        }
+    }
+}
+
+/// Values to clamp (tests and reductions): a clamped quantity is never updated.
+#[derive(Debug, Clone, Default)]
+pub struct Fixed {
+    pub sigma_e2: Option<f64>,
+    pub sigma_b2: Option<f64>,
+    pub sigma_u2: Option<f64>,
+    /// The whole hyperparameter vector (layout: see [`Sampler::hyper_names`]).
+    pub hyper: Option<Vec<f64>>,
+    pub sigma_w2: Option<f64>,
+}
+
+/// Chain schedule and move settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub chains: usize,
+    pub burnin: usize,
+    pub samples: usize,
+    pub thin: usize,
+    /// Within-block swap proposals per block update (0 disables the swap).
+    pub n_swap: usize,
+    pub inner_reps: usize,
+    pub n_hyper: usize,
+    pub n_u: usize,
+    /// Keep the sparse effect draws (needed for exact CIs).
+    pub store_draws: bool,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            chains: 4,
+            burnin: 2000,
+            samples: 4000,
+            thin: 1,
+            n_swap: 1,
+            inner_reps: 1,
+            n_hyper: 3,
+            n_u: 3,
+            store_draws: true,
+        }
+    }
+}
+
+/// The data a sampler runs on.
+pub struct Problem<'a> {
+    pub red: &'a Reduced,
+    /// Contiguous LD blocks covering 0..p.
+    pub blocks: &'a [Range<usize>],
+    /// Annotation matrix, row-major p×k.
+    pub annot: &'a [f64],
+    pub k: usize,
+    /// Training samples (for PVE) and residual degrees of freedom n − q.
+    pub n: usize,
+    pub n_eff: usize,
+}
+
+/// Packed within-block Gram matrices G_b = X̃_bᵀX̃_b.
+struct Grams {
+    offset: Vec<usize>,
+    data: Vec<f64>,
+}
+
+impl Grams {
+    fn new(red: &Reduced, blocks: &[Range<usize>]) -> Self {
+        let mut offset = Vec::with_capacity(blocks.len());
+        let mut data = Vec::new();
+        for b in blocks {
+            offset.push(data.len());
+            let m = b.len();
+            for i in 0..m {
+                for j in 0..m {
+                    data.push(dot(red.col(b.start + i), red.col(b.start + j)));
+                }
+            }
+        }
+        Grams { offset, data }
+    }
+}
+
+/// Shared, read-only precomputation for all chains.
+pub struct Sampler<'a> {
+    prob: &'a Problem<'a>,
+    spec: ModelSpec,
+    priors: Priors,
+    fixed: Fixed,
+    sched: Schedule,
+    grams: Grams,
+    k_used: usize,
+    max_block: usize,
+}
+
+/// Per-chain results (kept draws only), merged by [`merge`].
+#[derive(Debug, Clone)]
+pub struct ChainOut {
+    pub n_draws: usize,
+    pub pip_count: Vec<f64>,
+    pub rb_sum: Vec<f64>,
+    pub beta_sum: Vec<f64>,
+    pub beta_sq_sum: Vec<f64>,
+    pub pos_count: Vec<f64>,
+    pub block_incl: Vec<f64>,
+    pub pz_sum: Vec<f64>,
+    pub u_sum: Vec<f64>,
+    /// Sparse draws: for draw t, entries draw_ptr[t]..draw_ptr[t+1] of draw_idx/draw_val.
+    pub draw_ptr: Vec<usize>,
+    pub draw_idx: Vec<u32>,
+    pub draw_val: Vec<f32>,
+    /// Scalar traces, one Vec per name in [`TRACE_NAMES`] then one per hyperparameter.
+    pub traces: Vec<Vec<f64>>,
+    /// Per-SNP inclusion indicator traces are not stored; PIP per chain is pip_count / n_draws.
+    pub accept: Acceptance,
+    /// Final hyperparameter proposal scale (for reporting).
+    pub hyper_scale: f64,
+}
+
+/// Acceptance counters.
+#[derive(Debug, Clone, Default)]
+pub struct Acceptance {
+    pub swap_prop: u64,
+    pub swap_acc: u64,
+    pub hyper_prop: u64,
+    pub hyper_acc: u64,
+    pub u_prop: u64,
+    pub u_acc: u64,
+}
+
+/// Names of the fixed scalar traces, in order.
+pub const TRACE_NAMES: [&str; 9] = [
+    "sigma_e2",
+    "sigma_b2",
+    "sigma_u2",
+    "pi",
+    "n_active",
+    "n_active_blocks",
+    "pve",
+    "pge",
+    "loglik",
+];
+
+#[inline]
+fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+#[inline]
+fn expit(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// log Φ(x), accurate in both tails.
+pub fn log_phi(x: f64) -> f64 {
+    if x > -30.0 {
+        let c = if x > 0.0 {
+            1.0 - normal::sf(x)
+        } else {
+            normal::sf(-x)
+        };
+        if x > 5.0 {
+            (-normal::sf(x)).ln_1p()
+        } else {
+            c.ln()
+        }
+    } else {
+        // Asymptotic series for the lower tail.
+        let z = -x;
+        let z2 = z * z;
+        -0.5 * z2 - z.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            + (1.0 - 1.0 / z2 + 3.0 / (z2 * z2) - 15.0 / (z2 * z2 * z2)).ln()
+    }
+}
+
+fn log_add_exp(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY {
+        return b;
+    }
+    if b == f64::NEG_INFINITY {
+        return a;
+    }
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// A uniform on the open interval (0, 1).
+#[inline]
+fn uniform(rng: &mut ChaCha20Rng) -> f64 {
+    ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
+#[inline]
+fn std_normal(rng: &mut ChaCha20Rng) -> f64 {
+    rng.sample::<f64, _>(StandardNormal)
+}
+
+/// Scaled inverse χ²(ν, S²) draw: νS²/X, X ~ χ²_ν.
+fn draw_sichi2(rng: &mut ChaCha20Rng, nu: f64, s2: f64) -> f64 {
+    let g = Gamma::new(nu / 2.0, 2.0).expect("positive shape");
+    nu * s2 / rng.sample(g)
+}
+
+fn log_sichi2(x: f64, nu: f64, s2: f64) -> f64 {
+    -(nu / 2.0 + 1.0) * x.ln() - nu * s2 / (2.0 * x)
+}
+
+/// Standard normal truncated to (a, ∞): naive rejection when a < 0.45, else Robert (1995).
+fn trunc_normal_above(rng: &mut ChaCha20Rng, a: f64) -> f64 {
+    if a < 0.45 {
+        loop {
+            let z = std_normal(rng);
+            if z > a {
+                return z;
+            }
+        }
+    }
+    let alpha = 0.5 * (a + (a * a + 4.0).sqrt());
+    loop {
+        let z = a - uniform(rng).ln() / alpha;
+        let rho = (-(z - alpha).powi(2) / 2.0).exp();
+        if uniform(rng) <= rho {
+            return z;
+        }
+    }
+}
+
+/// In-place Cholesky of an a×a row-major SPD matrix (lower triangle); returns log det.
+fn cholesky(m: &mut [f64], a: usize) -> f64 {
+    let mut logdet = 0.0;
+    for j in 0..a {
+        let mut d = m[j * a + j];
+        for k in 0..j {
+            d -= m[j * a + k] * m[j * a + k];
+        }
+        let d = d.max(1e-300).sqrt();
+        m[j * a + j] = d;
+        logdet += 2.0 * d.ln();
+        for i in j + 1..a {
+            let mut s = m[i * a + j];
+            for k in 0..j {
+                s -= m[i * a + k] * m[j * a + k];
+            }
+            m[i * a + j] = s / d;
+        }
+        for k in j + 1..a {
+            m[j * a + k] = 0.0;
+        }
+    }
+    logdet
+}
+
+/// Solves L x = b in place (L lower, row-major a×a).
+fn forward(l: &[f64], a: usize, x: &mut [f64]) {
+    for i in 0..a {
+        let mut s = x[i];
+        for k in 0..i {
+            s -= l[i * a + k] * x[k];
+        }
+        x[i] = s / l[i * a + i];
+    }
+}
+
+/// Solves Lᵀ x = b in place.
+fn backward(l: &[f64], a: usize, x: &mut [f64]) {
+    for i in (0..a).rev() {
+        let mut s = x[i];
+        for k in i + 1..a {
+            s -= l[k * a + i] * x[k];
+        }
+        x[i] = s / l[i * a + i];
+    }
+}
+
+/// Scratch for one block's active set.
+struct ActiveFactor {
+    /// Local indices of the active set, ascending.
+    set: Vec<usize>,
+    /// Cholesky of Ω_A (row-major a×a, capacity max_block²).
+    l: Vec<f64>,
+    /// L⁻¹ c_A.
+    z: Vec<f64>,
+    /// Ω_A⁻¹ c_A.
+    bhat: Vec<f64>,
+    logdet: f64,
+    log_bf: f64,
+    tmp: Vec<f64>,
+}
+
+impl ActiveFactor {
+    fn new(max_block: usize) -> Self {
+        ActiveFactor {
+            set: Vec::with_capacity(max_block),
+            l: vec![0.0; max_block * max_block],
+            z: vec![0.0; max_block],
+            bhat: vec![0.0; max_block],
+            logdet: 0.0,
+            log_bf: 0.0,
+            tmp: vec![0.0; max_block],
+        }
+    }
+
+    /// Refactors Ω_A = G_AA + κI for the current `set`; fills z, bhat, log BF.
+    fn refactor(&mut self, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
+        let a = self.set.len();
+        for (ii, &i) in self.set.iter().enumerate() {
+            for (jj, &j) in self.set.iter().enumerate() {
+                self.l[ii * a + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
+            }
+        }
+        self.logdet = cholesky(&mut self.l[..a * a], a);
+        for (ii, &i) in self.set.iter().enumerate() {
+            self.z[ii] = c[i];
+        }
+        forward(&self.l[..a * a], a, &mut self.z[..a]);
+        self.bhat[..a].copy_from_slice(&self.z[..a]);
+        backward(&self.l[..a * a], a, &mut self.bhat[..a]);
+        let q: f64 = self.z[..a].iter().map(|v| v * v).sum();
+        self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * kappa.ln() + q / (2.0 * sigma_e2);
+    }
+
+    /// Log Bayes-factor increment Δ_j of toggling local SNP j relative to A \ {j}.
+    fn delta(
+        &mut self,
+        g: &[f64],
+        m: usize,
+        c: &[f64],
+        j: usize,
+        kappa: f64,
+        sigma_e2: f64,
+    ) -> f64 {
+        let a = self.set.len();
+        let (s, mm) = match self.set.binary_search(&j) {
+            Ok(pos) => {
+                let t = &mut self.tmp[..a];
+                t.iter_mut().for_each(|v| *v = 0.0);
+                t[pos] = 1.0;
+                forward(&self.l[..a * a], a, t);
+                let inv_jj: f64 = t.iter().map(|v| v * v).sum();
+                let s = 1.0 / inv_jj;
+                (s, s * self.bhat[pos])
+            }
+            Err(_) => {
+                let t = &mut self.tmp[..a];
+                for (ii, &i) in self.set.iter().enumerate() {
+                    t[ii] = g[i * m + j];
+                }
+                forward(&self.l[..a * a], a, t);
+                let tt: f64 = t.iter().map(|v| v * v).sum();
+                let tz: f64 = t.iter().zip(&self.z[..a]).map(|(x, y)| x * y).sum();
+                (g[j * m + j] + kappa - tt, c[j] - tz)
+            }
+        };
+        -0.5 * (s / kappa).ln() + mm * mm / (2.0 * sigma_e2 * s)
+    }
+}
+
+/// Mutable state of one chain.
+struct Chain {
+    delta: Vec<bool>,
+    beta: Vec<f64>,
+    u: Vec<f64>,
+    resid: Vec<f64>,
+    sigma_e2: f64,
+    sigma_b2: f64,
+    sigma_u2: f64,
+    hyper: Vec<f64>,
+    sigma_w2: f64,
+    /// Prior log-odds per SNP (η' gate off, η gate on).
+    eta: Vec<f64>,
+    psi: Vec<f64>,
+    log_pi_b: f64,
+    /// Active sets per block (local indices).
+    active: Vec<Vec<usize>>,
+    // scratch
+    c: Vec<f64>,
+    fac: ActiveFactor,
+    beta_old: Vec<f64>,
+    e: Vec<f64>,
+    acc: Acceptance,
+    // adaptation
+    l_theta: Vec<f64>,
+    lambda_adapt: f64,
+    s_u: f64,
+    hist: Vec<Vec<f64>>,
+    win_hyper: (u64, u64),
+    win_u: (u64, u64),
+    // Albert–Chib scratch
+    liab: Vec<f64>,
+}
+
+impl<'a> Sampler<'a> {
+    /// Prepares a sampler (computes the block Grams once).
+    pub fn new(
+        prob: &'a Problem<'a>,
+        spec: ModelSpec,
+        priors: Priors,
+        fixed: Fixed,
+        sched: Schedule,
+    ) -> Self {
+        let grams = Grams::new(prob.red, prob.blocks);
+        let max_block = prob
+            .blocks
+            .iter()
+            .map(|b| b.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let k_used = if spec.annotated { prob.k } else { 0 };
+        Sampler {
+            prob,
+            spec,
+            priors,
+            fixed,
+            sched,
+            grams,
+            k_used,
+            max_block,
+        }
+    }
+
+    /// Names of the hyperparameter vector entries.
+    pub fn hyper_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        match self.spec.prior {
+            SnpPrior::Bslmm => v.push("theta".to_string()),
+            SnpPrior::Logistic => {
+                if self.spec.gate {
+                    v.push("theta_b".to_string());
+                }
+                v.push("w0".to_string());
+            }
+            SnpPrior::Probit => v.push("w0".to_string()),
+        }
+        for k in 0..self.k_used {
+            v.push(format!("w{}", k + 1));
+        }
+        v
+    }
+
+    fn n_blocks_eff(&self) -> f64 {
+        (self.prob.blocks.len() as f64).max(2.0)
+    }
+
+    fn lin(&self, hyper: &[f64], j: usize, w0_at: usize) -> f64 {
+        let mut x = hyper[w0_at];
+        for k in 0..self.k_used {
+            x += hyper[w0_at + 1 + k] * self.prob.annot[j * self.prob.k + k];
+        }
+        x
+    }
+
+    /// Recomputes η, log π_b and ψ_b from the hyperparameters.
+    fn refresh(&self, ch: &mut Chain) {
+        let p = self.prob.red.p;
+        match self.spec.prior {
+            SnpPrior::Bslmm => {
+                let log_pi = -(1.0 - expit(ch.hyper[0])) * (p as f64).ln();
+                let lo = log_pi - (-log_pi.exp()).ln_1p();
+                ch.eta.iter_mut().for_each(|e| *e = lo);
+            }
+            SnpPrior::Logistic => {
+                let at = usize::from(self.spec.gate);
+                for j in 0..p {
+                    ch.eta[j] = self.lin(&ch.hyper, j, at);
+                }
+            }
+            SnpPrior::Probit => {
+                for j in 0..p {
+                    let e = self.lin(&ch.hyper, j, 0);
+                    ch.eta[j] = log_phi(e) - log_phi(-e);
+                }
+            }
+        }
+        if self.spec.gate {
+            ch.log_pi_b = -(1.0 - expit(ch.hyper[0])) * self.n_blocks_eff().ln();
+            for (b, r) in self.prob.blocks.iter().enumerate() {
+                let log_q: f64 = -ch.eta[r.clone()].iter().map(|&e| softplus(e)).sum::<f64>();
+                let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
+                let denom = log_add_exp(log_1m_pib, ch.log_pi_b + log_q);
+                ch.psi[b] = ch.log_pi_b + log_q - denom;
+            }
+        }
+    }
+
+    /// log P(δ | θ) + log p(θ), the target of the hyperparameter MH (models a–c).
+    fn hyper_target(&self, ch: &Chain, hyper: &[f64]) -> f64 {
+        let p = self.prob.red.p;
+        let lp_logistic = |t: f64| -softplus(t) - softplus(-t);
+        match self.spec.prior {
+            SnpPrior::Bslmm => {
+                let log_pi = -(1.0 - expit(hyper[0])) * (p as f64).ln();
+                let log_1m = (-log_pi.exp()).ln_1p();
+                let s = ch.delta.iter().filter(|&&d| d).count() as f64;
+                lp_logistic(hyper[0]) + s * log_pi + (p as f64 - s) * log_1m
+            }
+            SnpPrior::Logistic => {
+                let at = usize::from(self.spec.gate);
+                let pr = &self.priors;
+                let mut lp = -0.5 * ((hyper[at] - pr.w0_mean) / pr.w0_sd).powi(2);
+                for k in 0..self.k_used {
+                    lp -= 0.5 * (hyper[at + 1 + k] / pr.w_sd).powi(2);
+                }
+                if !self.spec.gate {
+                    for j in 0..p {
+                        let e = self.lin(hyper, j, at);
+                        lp -= if ch.delta[j] {
+                            softplus(-e)
+                        } else {
+                            softplus(e)
+                        };
+                    }
+                    return lp;
+                }
+                lp += lp_logistic(hyper[0]);
+                let log_pi_b = -(1.0 - expit(hyper[0])) * self.n_blocks_eff().ln();
+                let log_1m_pib = (-log_pi_b.exp()).ln_1p();
+                for (b, r) in self.prob.blocks.iter().enumerate() {
+                    if ch.active[b].is_empty() {
+                        let log_q: f64 = -r
+                            .clone()
+                            .map(|j| softplus(self.lin(hyper, j, at)))
+                            .sum::<f64>();
+                        lp += log_add_exp(log_1m_pib, log_pi_b + log_q);
+                    } else {
+                        lp += log_pi_b;
+                        for j in r.clone() {
+                            let e = self.lin(hyper, j, at);
+                            lp -= if ch.delta[j] {
+                                softplus(-e)
+                            } else {
+                                softplus(e)
+                            };
+                        }
+                    }
+                }
+                lp
+            }
+            SnpPrior::Probit => unreachable!("probit uses Albert–Chib"),
+        }
+    }
+
+    fn init_chain(&self, rng: &mut ChaCha20Rng) -> Chain {
+        let red = self.prob.red;
+        let p = red.p;
+        let pr = &self.priors;
+        let clip = |v: f64| v.clamp(1e-4, 1.0);
+        let sigma_b2 = self
+            .fixed
+            .sigma_b2
+            .unwrap_or_else(|| clip(draw_sichi2(rng, pr.nu_b, pr.s2_b)));
+        let sigma_u2 = self
+            .fixed
+            .sigma_u2
+            .unwrap_or_else(|| clip(draw_sichi2(rng, pr.nu_u, pr.s2_u)));
+        let names = self.hyper_names();
+        let mut hyper = vec![0.0; names.len()];
+        let logit = |x: f64| (x / (1.0 - x)).ln();
+        match self.spec.prior {
+            SnpPrior::Bslmm => {
+                let u = uniform(rng);
+                hyper[0] = logit(u);
+            }
+            SnpPrior::Logistic => {
+                let mut at = 0;
+                if self.spec.gate {
+                    hyper[0] = logit(uniform(rng));
+                    at = 1;
+                }
+                let w0 = pr.w0_mean + pr.w0_sd * std_normal(rng);
+                hyper[at] = w0.clamp(logit(0.005), logit(0.5));
+            }
+            SnpPrior::Probit => {
+                let pi0 = (10.0 / p as f64).clamp(1e-3, 0.5);
+                hyper[0] = normal::quantile(pi0);
+            }
+        }
+        if let Some(h) = &self.fixed.hyper {
+            hyper.copy_from_slice(h);
+        }
+        let sigma_w2 = self.fixed.sigma_w2.unwrap_or(1.0);
+        let mut ch = Chain {
+            delta: vec![false; p],
+            beta: vec![0.0; p],
+            u: vec![0.0; red.r],
+            resid: red.yt.clone(),
+            sigma_e2: self.fixed.sigma_e2.unwrap_or(1.0),
+            sigma_b2,
+            sigma_u2: if self.spec.polygenic { sigma_u2 } else { 0.0 },
+            hyper,
+            sigma_w2,
+            eta: vec![0.0; p],
+            psi: vec![0.0; self.prob.blocks.len()],
+            log_pi_b: 0.0,
+            active: vec![Vec::with_capacity(self.max_block); self.prob.blocks.len()],
+            c: vec![0.0; self.max_block],
+            fac: ActiveFactor::new(self.max_block),
+            beta_old: vec![0.0; self.max_block],
+            e: vec![0.0; red.r],
+            acc: Acceptance::default(),
+            l_theta: Vec::new(),
+            lambda_adapt: 1.0,
+            s_u: 0.5,
+            hist: Vec::new(),
+            win_hyper: (0, 0),
+            win_u: (0, 0),
+            liab: vec![0.0; p],
+        };
+        let d = ch.hyper.len();
+        ch.l_theta = vec![0.0; d * d];
+        for i in 0..d {
+            ch.l_theta[i * d + i] = 0.1f64.sqrt();
+        }
+        self.refresh(&mut ch);
+        ch
+    }
+
+    fn block_update(
+        &self,
+        ch: &mut Chain,
+        b: usize,
+        rng: &mut ChaCha20Rng,
+        rb: Option<&mut [f64]>,
+    ) {
+        let red = self.prob.red;
+        let range = self.prob.blocks[b].clone();
+        let m = range.len();
+        let g = &self.grams.data[self.grams.offset[b]..self.grams.offset[b] + m * m];
+        let kappa = ch.sigma_e2 / ch.sigma_b2;
+        let se2 = ch.sigma_e2;
+        // (i) partial-residual score with the old β_b.
+        for l in 0..m {
+            ch.c[l] = dot(red.col(range.start + l), &ch.resid);
+        }
+        for &k in &ch.active[b] {
+            let bk = ch.beta[range.start + k];
+            for l in 0..m {
+                ch.c[l] += g[l * m + k] * bk;
+            }
+        }
+        for l in 0..m {
+            ch.beta_old[l] = ch.beta[range.start + l];
+        }
+        let c = &ch.c[..m];
+        std::mem::swap(&mut ch.fac.set, &mut ch.active[b]);
+        ch.fac.refactor(g, m, c, kappa, se2);
+        let mut rb = rb;
+        for _rep in 0..self.sched.inner_reps {
+            // (iii) collapsed single-site scan.
+            for l in 0..m {
+                let j = range.start + l;
+                let d = ch.fac.delta(g, m, c, l, kappa, se2);
+                let alone = match ch.fac.set.as_slice() {
+                    [] => true,
+                    [only] => *only == l,
+                    _ => false,
+                };
+                let omega = ch.eta[j]
+                    + if self.spec.gate && alone {
+                        ch.psi[b]
+                    } else {
+                        0.0
+                    };
+                let u = uniform(rng);
+                let on = u.ln() - (-u).ln_1p() < omega + d;
+                if let Some(rb) = rb.as_deref_mut() {
+                    rb[j] += expit(omega + d) / self.sched.inner_reps as f64;
+                }
+                let was = ch.fac.set.binary_search(&l);
+                match (was, on) {
+                    (Ok(pos), false) => {
+                        ch.fac.set.remove(pos);
+                        ch.fac.refactor(g, m, c, kappa, se2);
+                    }
+                    (Err(pos), true) => {
+                        ch.fac.set.insert(pos, l);
+                        ch.fac.refactor(g, m, c, kappa, se2);
+                    }
+                    _ => {}
+                }
+            }
+            // (iv) within-block swap.
+            for _ in 0..self.sched.n_swap {
+                let a = ch.fac.set.len();
+                if a == 0 || a == m {
+                    break;
+                }
+                let jpos = ((uniform(rng) * a as f64) as usize).min(a - 1);
+                let jl = ch.fac.set[jpos];
+                let weight = |x: usize, y: usize| {
+                    let gxy = g[x * m + y];
+                    gxy * gxy / (g[x * m + x] * g[y * m + y]) + 0.05
+                };
+                let total_f: f64 = (0..m)
+                    .filter(|l| ch.fac.set.binary_search(l).is_err())
+                    .map(|l| weight(jl, l))
+                    .sum();
+                let mut target = uniform(rng) * total_f;
+                let mut kl = usize::MAX;
+                let mut last = usize::MAX;
+                for l in 0..m {
+                    if ch.fac.set.binary_search(&l).is_ok() {
+                        continue;
+                    }
+                    last = l;
+                    target -= weight(jl, l);
+                    if target <= 0.0 {
+                        kl = l;
+                        break;
+                    }
+                }
+                if kl == usize::MAX {
+                    kl = last;
+                }
+                let log_q_fwd = (weight(jl, kl) / total_f).ln();
+                // Reverse: from A' = A \ {j} ∪ {k}, choose j among I_b \ A' = (I_b \ A) \ {k} ∪ {j}.
+                let total_rev: f64 = (0..m)
+                    .filter(|&l| (ch.fac.set.binary_search(&l).is_err() && l != kl) || l == jl)
+                    .map(|l| weight(kl, l))
+                    .sum();
+                let log_q_rev = (weight(kl, jl) / total_rev).ln();
+                let old_bf = ch.fac.log_bf;
+                let old_set_j = jl;
+                ch.fac.set.remove(jpos);
+                let ins = ch.fac.set.binary_search(&kl).unwrap_err();
+                ch.fac.set.insert(ins, kl);
+                ch.fac.refactor(g, m, c, kappa, se2);
+                let log_alpha = ch.eta[range.start + kl] - ch.eta[range.start + jl] + ch.fac.log_bf
+                    - old_bf
+                    + log_q_rev
+                    - log_q_fwd;
+                let u = uniform(rng);
+                ch.acc.swap_prop += 1;
+                if u.ln() < log_alpha {
+                    ch.acc.swap_acc += 1;
+                } else {
+                    let pos = ch.fac.set.binary_search(&kl).unwrap_or(0);
+                    ch.fac.set.remove(pos);
+                    let ins = ch.fac.set.binary_search(&old_set_j).unwrap_err();
+                    ch.fac.set.insert(ins, old_set_j);
+                    ch.fac.refactor(g, m, c, kappa, se2);
+                }
+            }
+        }
+        // (vi) draw β_A.
+        let a = ch.fac.set.len();
+        for l in 0..m {
+            ch.beta[range.start + l] = 0.0;
+            ch.delta[range.start + l] = false;
+        }
+        if a > 0 {
+            let se = se2.sqrt();
+            for ii in 0..a {
+                ch.fac.tmp[ii] = std_normal(rng);
+            }
+            backward(&ch.fac.l[..a * a], a, &mut ch.fac.tmp[..a]);
+            for ii in 0..a {
+                let l = ch.fac.set[ii];
+                ch.beta[range.start + l] = ch.fac.bhat[ii] + se * ch.fac.tmp[ii];
+                ch.delta[range.start + l] = true;
+            }
+        }
+        // (vii) residual update.
+        for l in 0..m {
+            let diff = ch.beta[range.start + l] - ch.beta_old[l];
+            if diff != 0.0 {
+                let col = red.col(range.start + l);
+                for (r, x) in ch.resid.iter_mut().zip(col) {
+                    *r -= x * diff;
+                }
+            }
+        }
+        std::mem::swap(&mut ch.fac.set, &mut ch.active[b]);
+    }
+}
+
+impl<'a> Sampler<'a> {
+    /// §4.5: σ_u² by MH with ũ integrated out, then ũ from its conditional.
+    fn polygenic_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, adapt: bool) {
+        let red = self.prob.red;
+        for i in 0..red.r {
+            ch.e[i] = ch.resid[i] + ch.u[i];
+        }
+        let pr = &self.priors;
+        let se2 = ch.sigma_e2;
+        if self.fixed.sigma_u2.is_none() {
+            let target = |phi: f64, e: &[f64]| {
+                let su = phi.exp();
+                let mut t = log_sichi2(su, pr.nu_u, pr.s2_u) + phi;
+                for (ei, di) in e.iter().zip(&red.d) {
+                    let v = se2 + su * di;
+                    t -= 0.5 * (v.ln() + ei * ei / v);
+                }
+                t
+            };
+            let mut phi = ch.sigma_u2.ln();
+            let mut t_cur = target(phi, &ch.e);
+            for _ in 0..self.sched.n_u {
+                let prop = phi + ch.s_u * std_normal(rng);
+                let t_new = target(prop, &ch.e);
+                let u = uniform(rng);
+                ch.acc.u_prop += 1;
+                if adapt {
+                    ch.win_u.0 += 1;
+                }
+                if u.ln() < t_new - t_cur {
+                    phi = prop;
+                    t_cur = t_new;
+                    ch.acc.u_acc += 1;
+                    if adapt {
+                        ch.win_u.1 += 1;
+                    }
+                }
+            }
+            ch.sigma_u2 = phi.exp();
+        }
+        let su = ch.sigma_u2;
+        for i in 0..red.r {
+            let v = se2 + su * red.d[i];
+            let mean = su * red.d[i] * ch.e[i] / v;
+            let var = se2 * su * red.d[i] / v;
+            ch.u[i] = mean + var.sqrt() * std_normal(rng);
+            ch.resid[i] = ch.e[i] - ch.u[i];
+        }
+    }
+
+    /// §4.6: conjugate variance draws.
+    fn variance_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
+        let pr = &self.priors;
+        if self.fixed.sigma_e2.is_none() {
+            let rss: f64 = ch.resid.iter().map(|v| v * v).sum::<f64>() + self.prob.red.rss_perp;
+            let nu = pr.nu_e + self.prob.n_eff as f64;
+            ch.sigma_e2 = draw_sichi2(rng, nu, (pr.nu_e * pr.s2_e + rss) / nu);
+        }
+        if self.fixed.sigma_b2.is_none() {
+            let (s, ss) = ch
+                .beta
+                .iter()
+                .zip(&ch.delta)
+                .filter(|(_, &d)| d)
+                .fold((0.0, 0.0), |(s, ss), (b, _)| (s + 1.0, ss + b * b));
+            let nu = pr.nu_b + s;
+            ch.sigma_b2 = draw_sichi2(rng, nu, (pr.nu_b * pr.s2_b + ss) / nu);
+        }
+    }
+
+    /// §4.7: random-walk MH on the hyperparameter vector (models a–c), adaptive in burn-in.
+    fn hyper_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, adapt: bool) {
+        let d = ch.hyper.len();
+        let mut cur = self.hyper_target(ch, &ch.hyper);
+        let mut prop = vec![0.0; d];
+        let mut xi = vec![0.0; d];
+        for _ in 0..self.sched.n_hyper {
+            for v in xi.iter_mut() {
+                *v = std_normal(rng);
+            }
+            for i in 0..d {
+                let mut s = ch.hyper[i];
+                for k in 0..=i {
+                    s += ch.l_theta[i * d + k] * xi[k];
+                }
+                prop[i] = s;
+            }
+            let new = self.hyper_target(ch, &prop);
+            let u = uniform(rng);
+            ch.acc.hyper_prop += 1;
+            if adapt {
+                ch.win_hyper.0 += 1;
+            }
+            if u.ln() < new - cur {
+                ch.hyper.copy_from_slice(&prop);
+                cur = new;
+                ch.acc.hyper_acc += 1;
+                if adapt {
+                    ch.win_hyper.1 += 1;
+                }
+            }
+        }
+    }
+
+    /// Haario-style adaptation at burn-in sweeps 200, 400, ...
+    fn adapt(&self, ch: &mut Chain, t: usize) {
+        if t % 200 != 0 || t == 0 {
+            return;
+        }
+        let d = ch.hyper.len();
+        if d > 0 && ch.win_hyper.0 > 0 {
+            let rate = ch.win_hyper.1 as f64 / ch.win_hyper.0 as f64;
+            ch.lambda_adapt *= (rate - 0.25).exp();
+            let h = &ch.hist[t / 2..t];
+            let nh = h.len() as f64;
+            let mean: Vec<f64> = (0..d)
+                .map(|i| h.iter().map(|x| x[i]).sum::<f64>() / nh)
+                .collect();
+            let mut cov = vec![0.0; d * d];
+            for x in h {
+                for i in 0..d {
+                    for k in 0..d {
+                        cov[i * d + k] += (x[i] - mean[i]) * (x[k] - mean[k]) / (nh - 1.0).max(1.0);
+                    }
+                }
+            }
+            let l2 = ch.lambda_adapt * ch.lambda_adapt;
+            for i in 0..d {
+                for k in 0..d {
+                    cov[i * d + k] = l2
+                        * (2.38 * 2.38 / d as f64 * cov[i * d + k]
+                            + if i == k { 1e-6 } else { 0.0 });
+                }
+            }
+            cholesky(&mut cov, d);
+            ch.l_theta = cov;
+            ch.win_hyper = (0, 0);
+        }
+        if ch.win_u.0 > 0 {
+            let rate = ch.win_u.1 as f64 / ch.win_u.0 as f64;
+            ch.s_u *= (rate - 0.44).exp();
+            ch.win_u = (0, 0);
+        }
+    }
+
+    /// §4.8: Albert–Chib for the probit prior (model d).
+    fn albert_chib(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
+        let p = self.prob.red.p;
+        let k = self.k_used;
+        let d = k + 1;
+        for j in 0..p {
+            let mu = self.lin(&ch.hyper, j, 0);
+            ch.liab[j] = if ch.delta[j] {
+                mu + trunc_normal_above(rng, -mu)
+            } else {
+                mu - trunc_normal_above(rng, mu)
+            };
+        }
+        let mut prec = vec![0.0; d * d];
+        let mut rhs = vec![0.0; d];
+        for j in 0..p {
+            let a = |i: usize| {
+                if i == 0 {
+                    1.0
+                } else {
+                    self.prob.annot[j * self.prob.k + i - 1]
+                }
+            };
+            for i in 0..d {
+                rhs[i] += a(i) * ch.liab[j];
+                for m in 0..d {
+                    prec[i * d + m] += a(i) * a(m);
+                }
+            }
+        }
+        let pw0 = 1.0 / (self.priors.w0_sd_probit * self.priors.w0_sd_probit);
+        prec[0] += pw0;
+        for i in 1..d {
+            prec[i * d + i] += 1.0 / ch.sigma_w2;
+        }
+        cholesky(&mut prec, d);
+        forward(&prec, d, &mut rhs);
+        let mut z: Vec<f64> = (0..d).map(|_| std_normal(rng)).collect();
+        for i in 0..d {
+            z[i] += rhs[i];
+        }
+        backward(&prec, d, &mut z);
+        ch.hyper.copy_from_slice(&z);
+        if k > 0 && self.fixed.sigma_w2.is_none() {
+            let ss: f64 = ch.hyper[1..].iter().map(|w| w * w).sum();
+            let nu = 2.0 + k as f64;
+            ch.sigma_w2 = draw_sichi2(rng, nu, (2.0 + ss) / nu);
+        }
+    }
+
+    fn sweep(
+        &self,
+        ch: &mut Chain,
+        rng: &mut ChaCha20Rng,
+        t: usize,
+        burn: bool,
+        rb: Option<&mut [f64]>,
+    ) {
+        let mut rb = rb;
+        for b in 0..self.prob.blocks.len() {
+            self.block_update(ch, b, rng, rb.as_deref_mut());
+        }
+        if self.spec.polygenic {
+            self.polygenic_update(ch, rng, burn);
+        }
+        self.variance_update(ch, rng);
+        if self.fixed.hyper.is_none() {
+            match self.spec.prior {
+                SnpPrior::Probit => self.albert_chib(ch, rng),
+                _ => self.hyper_update(ch, rng, burn),
+            }
+            self.refresh(ch);
+        }
+        if burn {
+            ch.hist.push(ch.hyper.clone());
+            self.adapt(ch, t + 1);
+        }
+    }
+
+    /// Runs one chain with its own stream and returns its kept-draw summaries.
+    pub fn run_chain(&self, rng: &mut ChaCha20Rng) -> ChainOut {
+        let red = self.prob.red;
+        let p = red.p;
+        let nb = self.prob.blocks.len();
+        let mut ch = self.init_chain(rng);
+        for t in 0..self.sched.burnin {
+            self.sweep(&mut ch, rng, t, true, None);
+        }
+        ch.hist = Vec::new();
+        let names = self.hyper_names();
+        let mut out = ChainOut {
+            n_draws: 0,
+            pip_count: vec![0.0; p],
+            rb_sum: vec![0.0; p],
+            beta_sum: vec![0.0; p],
+            beta_sq_sum: vec![0.0; p],
+            pos_count: vec![0.0; p],
+            block_incl: vec![0.0; nb],
+            pz_sum: vec![0.0; nb],
+            u_sum: vec![0.0; red.r],
+            draw_ptr: vec![0],
+            draw_idx: Vec::new(),
+            draw_val: Vec::new(),
+            traces: vec![Vec::new(); TRACE_NAMES.len() + names.len()],
+            accept: Acceptance::default(),
+            hyper_scale: ch.lambda_adapt,
+        };
+        let mut rb = vec![0.0; p];
+        let total = self.sched.samples * self.sched.thin;
+        for t in 0..total {
+            let keep = (t + 1) % self.sched.thin == 0;
+            rb.iter_mut().for_each(|v| *v = 0.0);
+            self.sweep(&mut ch, rng, t, false, Some(&mut rb));
+            if keep {
+                self.record(&ch, &rb, &mut out);
+            }
+        }
+        out.accept = ch.acc.clone();
+        out
+    }
+
+    fn record(&self, ch: &Chain, rb: &[f64], out: &mut ChainOut) {
+        let red = self.prob.red;
+        out.n_draws += 1;
+        let mut s = 0usize;
+        for j in 0..red.p {
+            out.rb_sum[j] += rb[j];
+            if ch.delta[j] {
+                let b = ch.beta[j];
+                s += 1;
+                out.pip_count[j] += 1.0;
+                out.beta_sum[j] += b;
+                out.beta_sq_sum[j] += b * b;
+                if b > 0.0 {
+                    out.pos_count[j] += 1.0;
+                }
+                if self.sched.store_draws {
+                    out.draw_idx.push(j as u32);
+                    out.draw_val.push(b as f32);
+                }
+            }
+        }
+        out.draw_ptr.push(out.draw_idx.len());
+        let mut active_blocks = 0usize;
+        for (b, a) in ch.active.iter().enumerate() {
+            if a.is_empty() {
+                out.pz_sum[b] += if self.spec.gate { ch.psi[b].exp() } else { 0.0 };
+            } else {
+                active_blocks += 1;
+                out.block_incl[b] += 1.0;
+                out.pz_sum[b] += 1.0;
+            }
+        }
+        for (acc, u) in out.u_sum.iter_mut().zip(&ch.u) {
+            *acc += u;
+        }
+        let fit: f64 = red
+            .yt
+            .iter()
+            .zip(&ch.resid)
+            .map(|(y, r)| (y - r) * (y - r))
+            .sum();
+        let sparse: f64 = red
+            .yt
+            .iter()
+            .zip(&ch.resid)
+            .zip(&ch.u)
+            .map(|((y, r), u)| (y - r - u) * (y - r - u))
+            .sum();
+        let v = fit / self.prob.n as f64;
+        let pve = v / (v + ch.sigma_e2);
+        let pge = if fit > 0.0 { sparse / fit } else { 0.0 };
+        let rss: f64 = ch.resid.iter().map(|x| x * x).sum::<f64>() + red.rss_perp;
+        let ne = self.prob.n_eff as f64;
+        let loglik =
+            -0.5 * ne * (2.0 * std::f64::consts::PI * ch.sigma_e2).ln() - rss / (2.0 * ch.sigma_e2);
+        let pi = match self.spec.prior {
+            SnpPrior::Bslmm => (-(1.0 - expit(ch.hyper[0])) * (red.p as f64).ln()).exp(),
+            _ if self.spec.gate => ch.log_pi_b.exp(),
+            SnpPrior::Logistic => ch.eta.iter().map(|&e| expit(e)).sum::<f64>() / red.p as f64,
+            SnpPrior::Probit => ch.eta.iter().map(|&e| expit(e)).sum::<f64>() / red.p as f64,
+        };
+        let vals = [
+            ch.sigma_e2,
+            ch.sigma_b2,
+            ch.sigma_u2,
+            pi,
+            s as f64,
+            active_blocks as f64,
+            pve,
+            pge,
+            loglik,
+        ];
+        for (i, v) in vals.iter().enumerate() {
+            out.traces[i].push(*v);
+        }
+        for (i, h) in ch.hyper.iter().enumerate() {
+            out.traces[TRACE_NAMES.len() + i].push(*h);
+        }
+    }
+
+    /// Runs all chains (in parallel with rayon), each on stream `chain + 1` of `key`; results in chain order.
+    pub fn run(&self, key: &[u8; 32]) -> Vec<ChainOut> {
+        use rayon::prelude::*;
+        (0..self.sched.chains)
+            .into_par_iter()
+            .map(|c| {
+                let mut rng = crate::rng::chain_rng(key, c as u32);
+                self.run_chain(&mut rng)
+            })
+            .collect()
+    }
+}
