@@ -1,3 +1,4 @@
 //! Pure statistical functions.
 
 pub mod normal;
+pub mod tdist;
