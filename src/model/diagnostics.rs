@@ -25,8 +25,10 @@ const MIN_DRAWS: usize = 4;
 /// `az.rhat(x, method="rank")`.
 ///
 /// `chains` holds one slice per chain, all the same length. Returns NaN for fewer than 2 chains, fewer
-/// than 4 draws per chain, any NaN draw, or a constant input (every draw equal). Chains that are each
-/// constant at different values give +∞ or a huge finite value (rounding in the chain variances).
+/// than 4 draws per chain, any NaN draw, or a constant input (every draw equal). When only the folded
+/// draws are constant (e.g. 0/1 draws, half of each) the tail R̂ is NaN and the bulk R̂ is returned,
+/// as ArviZ's Python `max`. Chains that are each constant at different values give +∞ or a huge
+/// finite value (rounding in the chain variances).
 ///
 /// # Panics
 /// If the chains differ in length.
@@ -38,10 +40,10 @@ pub fn rhat_rank(chains: &[&[f64]]) -> f64 {
     let med = median(&split.values);
     let folded: Vec<f64> = split.values.iter().map(|x| (x - med).abs()).collect();
     let tail = rhat_basic(&split.with_values(z_scale(&folded)));
-    if bulk.is_nan() || tail.is_nan() {
-        f64::NAN
+    if tail > bulk {
+        tail
     } else {
-        bulk.max(tail)
+        bulk
     }
 }
 
@@ -79,7 +81,12 @@ pub fn ess_tail(chains: &[&[f64]]) -> f64 {
             .collect();
         ess_of(&split.with_values(ind))
     };
-    ess_below(0.05).min(ess_below(0.95))
+    let (low, high) = (ess_below(0.05), ess_below(0.95));
+    if high < low {
+        high
+    } else {
+        low
+    }
 }
 
 /// Split-chain effective sample size of the raw draws (no rank normalization), Geyer's initial
@@ -405,4 +412,302 @@ fn mean(x: &[f64]) -> f64 {
 fn variance(x: &[f64], ddof: usize) -> f64 {
     let mu = mean(x);
     x.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / (x.len() - ddof) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::StandardNormal;
+
+    /// One fixture of tests/data/diagnostics/ (written by generate.py with ArviZ).
+    struct Case {
+        name: &'static str,
+        chains: Vec<Vec<f64>>,
+        rhat_rank: f64,
+        ess_bulk: f64,
+        ess_tail: f64,
+        ess_mean: f64,
+        mcse_bm: Vec<(usize, f64)>,
+    }
+
+    fn parse(name: &'static str, text: &str) -> Case {
+        let mut case = Case {
+            name,
+            chains: Vec::new(),
+            rhat_rank: f64::NAN,
+            ess_bulk: f64::NAN,
+            ess_tail: f64::NAN,
+            ess_mean: f64::NAN,
+            mcse_bm: Vec::new(),
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut fields = line.split_whitespace();
+            let key = fields.next().unwrap();
+            let nums: Vec<f64> = fields.map(|f| f.parse().unwrap()).collect();
+            match key {
+                "rhat_rank" => case.rhat_rank = nums[0],
+                "ess_bulk" => case.ess_bulk = nums[0],
+                "ess_tail" => case.ess_tail = nums[0],
+                "ess_mean" => case.ess_mean = nums[0],
+                "mcse_bm" => case.mcse_bm.push((nums[0] as usize, nums[1])),
+                "chain" => case.chains.push(nums),
+                other => panic!("{name}: unknown fixture key {other}"),
+            }
+        }
+        case
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            parse(
+                $name,
+                include_str!(concat!("../../tests/data/diagnostics/", $name, ".txt")),
+            )
+        };
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            fixture!("iid"),
+            fixture!("ar1"),
+            fixture!("shifted"),
+            fixture!("cauchy_odd"),
+            fixture!("indicator"),
+            fixture!("indicator_rare0"),
+            fixture!("counts"),
+            fixture!("scale_tail"),
+            fixture!("short"),
+            fixture!("single"),
+            fixture!("constant"),
+            fixture!("balanced01"),
+        ]
+    }
+
+    fn refs(chains: &[Vec<f64>]) -> Vec<&[f64]> {
+        chains.iter().map(Vec::as_slice).collect()
+    }
+
+    fn rel_diff(got: f64, want: f64) -> f64 {
+        if got.is_nan() && want.is_nan() {
+            0.0
+        } else {
+            ((got - want) / want).abs()
+        }
+    }
+
+    #[test]
+    fn rhat_and_ess_match_arviz_fixtures() {
+        let mut worst = [0.0f64; 4];
+        for case in cases() {
+            let c = refs(&case.chains);
+            let pairs = [
+                ("rhat_rank", rhat_rank(&c), case.rhat_rank),
+                ("ess_bulk", ess_bulk(&c), case.ess_bulk),
+                ("ess_tail", ess_tail(&c), case.ess_tail),
+                ("ess_basic", ess_basic(&c), case.ess_mean),
+            ];
+            for (k, (what, got, want)) in pairs.into_iter().enumerate() {
+                let d = rel_diff(got, want);
+                assert!(
+                    d < 1e-12,
+                    "{}: {what} = {got}, ArviZ {want} (rel diff {d:e})",
+                    case.name
+                );
+                worst[k] = worst[k].max(d);
+            }
+        }
+        println!(
+            "max rel diff vs ArviZ: rhat {:e}, bulk {:e}, tail {:e}, basic {:e}",
+            worst[0], worst[1], worst[2], worst[3]
+        );
+    }
+
+    #[test]
+    fn batch_means_mcse_matches_numpy_fixtures() {
+        let mut n = 0;
+        for case in cases() {
+            for &(b, want) in &case.mcse_bm {
+                let got = batch_means_mcse(&case.chains[0], b);
+                let d = rel_diff(got, want);
+                assert!(d < 1e-12, "{} b={b}: {got} vs {want} ({d:e})", case.name);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn fixtures_span_the_flag_thresholds() {
+        let by_name = |n: &str| cases().into_iter().find(|c| c.name == n).unwrap();
+        let shifted = by_name("shifted");
+        assert!(rhat_rank(&refs(&shifted.chains)) > RHAT_MAX);
+        let scale = by_name("scale_tail");
+        let c = refs(&scale.chains);
+        assert!(
+            rhat_rank(&c) > 1.1,
+            "only the folded (tail) R-hat sees a scale difference"
+        );
+        assert!(ess_tail(&c) < 100.0 && ess_bulk(&c) > 1000.0);
+        let iid = by_name("iid");
+        assert!(rhat_rank(&refs(&iid.chains)) < RHAT_MAX);
+    }
+
+    fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+        (0..n).map(|_| rng.sample(StandardNormal)).collect()
+    }
+
+    fn ar1(rng: &mut ChaCha8Rng, n: usize, phi: f64) -> Vec<f64> {
+        let mut x = Vec::with_capacity(n);
+        let mut prev: f64 = rng.sample::<f64, _>(StandardNormal) / (1.0 - phi * phi).sqrt();
+        for _ in 0..n {
+            x.push(prev);
+            prev = phi * prev + rng.sample::<f64, _>(StandardNormal);
+        }
+        x
+    }
+
+    #[test]
+    fn ess_of_iid_draws_is_close_to_n() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let chains: Vec<Vec<f64>> = (0..4).map(|_| normals(&mut rng, 10_000)).collect();
+        let c = refs(&chains);
+        let n = 40_000.0;
+        for (what, ess) in [
+            ("bulk", ess_bulk(&c)),
+            ("tail", ess_tail(&c)),
+            ("basic", ess_basic(&c)),
+        ] {
+            assert!((ess / n - 1.0).abs() < 0.05, "{what} ESS {ess} vs N = {n}");
+        }
+        let r = rhat_rank(&c);
+        assert!((r - 1.0).abs() < 0.005, "R-hat of iid chains {r}");
+    }
+
+    #[test]
+    fn ess_of_ar1_matches_closed_form() {
+        let phi = 0.9;
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let chains: Vec<Vec<f64>> = (0..4).map(|_| ar1(&mut rng, 10_000, phi)).collect();
+        let c = refs(&chains);
+        let expected = 40_000.0 * (1.0 - phi) / (1.0 + phi);
+        for (what, ess) in [("bulk", ess_bulk(&c)), ("basic", ess_basic(&c))] {
+            assert!(
+                (ess / expected - 1.0).abs() < 0.15,
+                "{what} ESS {ess} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn batch_means_mcse_matches_closed_forms() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let iid = normals(&mut rng, 100_000);
+        let want = 1.0 / (100_000f64).sqrt();
+        let got = batch_means_mcse(&iid, 100);
+        assert!((got / want - 1.0).abs() < 0.25, "iid MCSE {got} vs {want}");
+        let phi = 0.9;
+        let x = ar1(&mut rng, 200_000, phi);
+        let want = (1.0 / ((1.0 - phi) * (1.0 - phi)) / 200_000.0).sqrt();
+        let got = batch_means_mcse(&x, 100);
+        assert!(
+            (got / want - 1.0).abs() < 0.25,
+            "AR(1) MCSE {got} vs {want}"
+        );
+        assert!(batch_means_mcse(&x, 1).is_nan());
+        assert!(batch_means_mcse(&x[..3], 4).is_nan());
+    }
+
+    #[test]
+    fn edge_cases_follow_arviz() {
+        let constant = [[2.5; 9]; 3];
+        let c: Vec<&[f64]> = constant.iter().map(|x| x.as_slice()).collect();
+        assert!(rhat_rank(&c).is_nan());
+        assert_eq!(ess_bulk(&c), 24.0);
+        assert_eq!(ess_tail(&c), 24.0);
+        assert_eq!(ess_basic(&c), 24.0);
+
+        let levels: Vec<Vec<f64>> = (0..3).map(|k| vec![k as f64; 10]).collect();
+        let r = rhat_rank(&refs(&levels));
+        assert!(r > 1e6, "chains stuck at different values: R-hat {r}");
+
+        let short = [[0.1, 0.5, 0.2], [0.3, 0.4, 0.0]];
+        let c: Vec<&[f64]> = short.iter().map(|x| x.as_slice()).collect();
+        assert!(rhat_rank(&c).is_nan() && ess_bulk(&c).is_nan() && ess_tail(&c).is_nan());
+
+        let one = [0.3, 0.1, 0.7, 0.2, 0.9, 0.4];
+        assert!(rhat_rank(&[&one]).is_nan());
+        assert!(ess_basic(&[&one]).is_finite());
+        assert!(rhat_rank(&[]).is_nan() && ess_bulk(&[]).is_nan());
+
+        let with_nan = [0.3, 0.1, f64::NAN, 0.2, 0.9];
+        assert!(rhat_rank(&[&one[..5], &with_nan]).is_nan());
+        assert!(ess_bulk(&[&with_nan]).is_nan());
+    }
+
+    #[test]
+    #[should_panic(expected = "every chain needs")]
+    fn unequal_chains_panic() {
+        rhat_rank(&[&[0.0, 1.0, 2.0, 3.0], &[0.0, 1.0, 2.0]]);
+    }
+
+    #[test]
+    fn flags_use_strict_thresholds_and_ignore_nan() {
+        assert_eq!(flags(1.01, 400.0, 0.1), Flags::default());
+        assert_eq!(
+            flags(1.0101, 399.9, 0.1001),
+            Flags {
+                rhat: true,
+                ess: true,
+                pip_disagree: true
+            }
+        );
+        assert_eq!(flags(f64::NAN, f64::NAN, f64::NAN), Flags::default());
+    }
+
+    #[test]
+    fn pip_disagreement_is_largest_pairwise_gap() {
+        let a = [0.1, 0.5, 0.9];
+        let b = [0.15, 0.3, 0.95];
+        let c = [0.1, 0.45, 0.9];
+        assert!((max_pip_disagreement(&[&a, &b, &c]) - 0.2).abs() < 1e-15);
+        assert_eq!(max_pip_disagreement(&[&a]), 0.0);
+        assert_eq!(max_pip_disagreement(&[]), 0.0);
+        assert!(max_pip_disagreement(&[&a, &[0.1, f64::NAN, 0.9]]).is_nan());
+    }
+
+    #[test]
+    fn fft_autocovariance_matches_direct_sums() {
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        for n in [1, 2, 3, 17, 64, 100] {
+            let x: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * 4.0 - 1.0).collect();
+            let mu = x.iter().sum::<f64>() / n as f64;
+            let fast = autocov(&x);
+            for lag in 0..n {
+                let direct = (0..n - lag)
+                    .map(|i| (x[i] - mu) * (x[i + lag] - mu))
+                    .sum::<f64>()
+                    / n as f64;
+                assert!((fast[lag] - direct).abs() < 1e-12, "n={n} lag={lag}");
+            }
+        }
+    }
+
+    #[test]
+    fn rank_normalization_averages_ties() {
+        // scipy 1.17.1: stats.norm.ppf((stats.rankdata(x) - 0.375) / (len(x) + 0.25))
+        let x = [3.0, 1.0, 3.0, 2.0, -0.5, 3.0];
+        let want = [
+            0.643345405392917,
+            -0.643345405392917,
+            0.643345405392917,
+            -0.20189347914185088,
+            -1.2815515655446004,
+            0.643345405392917,
+        ];
+        for (g, w) in z_scale(&x).iter().zip(want) {
+            assert!((g - w).abs() < 1e-14 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
 }

@@ -144,6 +144,9 @@ def main():
     write_case("single", "1 x 200 AR(1) phi = 0.5 (R-hat needs 2 chains: ArviZ gives nan)", ar1(rng, 1, 200, 0.5))
     write_case("constant", "3 x 11 all equal to 2.5 (R-hat nan; ESS = number of split draws)", np.full((3, 11), 2.5))
     sparse_fixture(rng)
+    balanced = rng.permutation(np.repeat([0.0, 1.0], 100)).reshape(4, 50)
+    write_case("balanced01", "0/1 draws, exactly 100 of each in random order, 4 x 50: the folded draws are constant, "
+               "so the tail R-hat is nan and ArviZ's Python max() returns the bulk R-hat", balanced)
 
 
 if __name__ == "__main__":
