@@ -451,7 +451,11 @@ pub fn ridge_reml(
     let nf = n_eff as f64;
     let null_dirs = (n_eff - rank) as f64;
     let quad = |delta: f64| -> f64 {
-        k.iter().zip(&w2).map(|(ki, wi)| wi / (ki + delta)).sum::<f64>() + rest / delta
+        k.iter()
+            .zip(&w2)
+            .map(|(ki, wi)| wi / (ki + delta))
+            .sum::<f64>()
+            + rest / delta
     };
     let log_lik = |t: f64| -> f64 {
         let delta = t.exp();
@@ -463,7 +467,10 @@ pub fn ridge_reml(
     let grid_t = |i: usize| lo + step * i as f64;
     let best = (0..REML_GRID)
         .map(|i| (i, log_lik(grid_t(i))))
-        .fold((0, f64::NEG_INFINITY), |acc, c| if c.1 > acc.1 { c } else { acc })
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |acc, c| if c.1 > acc.1 { c } else { acc },
+        )
         .0;
     let a = grid_t(best.saturating_sub(1));
     let b = grid_t((best + 1).min(REML_GRID - 1));
@@ -557,7 +564,7 @@ impl Standardized {
         };
         let mut yi: Vec<f64> = y.iter().map(|a| v * (a - ym)).collect();
         let ys = dot(&yi, &yi).sqrt();
-        if !(ys > 0.0) {
+        if ys == 0.0 {
             return Err(BaselineError::ConstantResponse);
         }
         yi.iter_mut().for_each(|a| *a /= ys);
@@ -591,7 +598,13 @@ impl Standardized {
     /// Intercept and coefficients on the input scale from internal coefficients `a`.
     fn unscale(&self, a: &[f64], intercept: bool) -> (f64, Vec<f64>) {
         let beta: Vec<f64> = (0..self.p)
-            .map(|j| if self.ju[j] { self.ys * a[j] / self.xs[j] } else { 0.0 })
+            .map(|j| {
+                if self.ju[j] {
+                    self.ys * a[j] / self.xs[j]
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let a0 = if intercept {
             self.ym - dot(&beta, &self.xm)
@@ -697,7 +710,13 @@ impl<'a> CovarianceSolver<'a> {
     }
 
     /// Passes over the active set until one changes nothing beyond `tol`.
-    fn active_fit(&mut self, ab: f64, dem: f64, opts: &EnetOptions, lam: f64) -> Result<(), BaselineError> {
+    fn active_fit(
+        &mut self,
+        ab: f64,
+        dem: f64,
+        opts: &EnetOptions,
+        lam: f64,
+    ) -> Result<(), BaselineError> {
         self.warm = true;
         loop {
             self.tick(opts, lam)?;
@@ -719,9 +738,11 @@ impl<'a> CovarianceSolver<'a> {
         }
     }
 
-    /// Solves at internal penalty `alm` (`lam` on the response scale) in glmnet's pass order:
-    /// active-set passes first once warm, then full passes until one changes nothing beyond
-    /// `tol`, with active-set passes to convergence in between.
+    /// Solves at internal penalty `alm` (`lam` on the response scale) in glmnet's pass order
+    /// (`glmnetpp` `ElnetPointGaussianBase::fit`): active-set passes first once warm, then full
+    /// passes until one changes nothing beyond `tol`, with active-set passes to convergence in
+    /// between. Same order, same iterates: even at glmnet's loose default threshold the results
+    /// match glmnet's, not just its converged solution.
     fn solve(&mut self, alm: f64, opts: &EnetOptions, lam: f64) -> Result<(), BaselineError> {
         let ab = alm * opts.alpha;
         let dem = alm * (1.0 - opts.alpha);
@@ -865,10 +886,7 @@ pub fn enet_path(
     if lambda.len() > 2 {
         lambda[0] = (2.0 * lambda[1].ln() - lambda[2].ln()).exp();
     }
-    let (intercept, beta) = coefs
-        .iter()
-        .map(|a| s.unscale(a, opts.intercept))
-        .unzip();
+    let (intercept, beta) = coefs.iter().map(|a| s.unscale(a, opts.intercept)).unzip();
     Ok(EnetPath {
         lambda,
         beta,
@@ -886,10 +904,7 @@ fn enet_user(
 ) -> Result<Vec<(f64, Vec<f64>)>, BaselineError> {
     let s = Standardized::new(x, n, p, y, opts.standardize, opts.intercept)?;
     let (_, coefs) = run_path(&s, Penalties::User(lambdas), opts)?;
-    Ok(coefs
-        .iter()
-        .map(|a| s.unscale(a, opts.intercept))
-        .collect())
+    Ok(coefs.iter().map(|a| s.unscale(a, opts.intercept)).collect())
 }
 
 /// glmnet's Gaussian elastic net at one penalty `lambda` (response scale, as glmnet's
@@ -1026,8 +1041,15 @@ mod tests {
 
     impl Table {
         fn parse(text: &str) -> Self {
-            let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty());
-            let header = lines.next().unwrap().split('\t').map(String::from).collect();
+            let mut lines = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty());
+            let header = lines
+                .next()
+                .unwrap()
+                .split('\t')
+                .map(String::from)
+                .collect();
             let rows = lines
                 .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
                 .collect();
@@ -1053,10 +1075,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            Table::parse(include_str!(concat!(
-                "../../tests/data/baselines/",
-                $name
-            )))
+            Table::parse(include_str!(concat!("../../tests/data/baselines/", $name)))
         };
     }
 
@@ -1128,7 +1147,18 @@ mod tests {
 
     fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(u, v)| (u - v).abs()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0, f64::max)
+    }
+
+    fn rel(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(u, v)| ((u - v) / v).abs())
+            .fold(0.0, f64::max)
     }
 
     /// `[intercept, b1..bp]` of a fixture row.
@@ -1155,12 +1185,7 @@ mod tests {
         let fit = enet_path(&c.x, c.n, c.p, &c.y, opts).unwrap();
         let lam = c.path.col("lambda");
         assert_eq!(fit.lambda.len(), lam.len(), "{name}: path length");
-        let rel = fit
-            .lambda
-            .iter()
-            .zip(&lam)
-            .map(|(a, b)| ((a - b) / b).abs())
-            .fold(0.0, f64::max);
+        let rel = rel(&fit.lambda, &lam);
         let mut worst = 0.0f64;
         for (m, row) in c.path.rows.iter().enumerate() {
             worst = worst.max(max_abs_diff(
@@ -1168,7 +1193,9 @@ mod tests {
                 coefs(row),
             ));
         }
-        eprintln!("{name}: path lambda max rel diff = {rel:.3e}, path max |coef diff| = {worst:.3e}");
+        eprintln!(
+            "{name}: path lambda max rel diff = {rel:.3e}, path max |coef diff| = {worst:.3e}"
+        );
         assert!(rel < 1e-10, "{name}: lambda {rel}");
         assert!(worst < 1e-6, "{name}: path coefs {worst}");
     }
@@ -1177,12 +1204,6 @@ mod tests {
         let fit = enet_cv(&c.x, c.n, c.p, &c.y, &c.foldid, opts).unwrap();
         let (cvm, cvsd) = (c.cv.col("cvm"), c.cv.col("cvsd"));
         assert_eq!(fit.cvm.len(), cvm.len());
-        let rel = |a: &[f64], b: &[f64]| {
-            a.iter()
-                .zip(b)
-                .map(|(u, v)| ((u - v) / v).abs())
-                .fold(0.0, f64::max)
-        };
         let (rm, rs) = (rel(&fit.cvm, &cvm), rel(&fit.cvsd, &cvsd));
         let opt = &c.cvopt.rows[0];
         let beta_diff = max_abs_diff(&ours(fit.intercept, &fit.beta), &opt[4..]);
@@ -1191,8 +1212,16 @@ mod tests {
              coef at lambda.min max |diff| = {beta_diff:.3e}"
         );
         assert!(rm < 1e-4 && rs < 1e-4, "{name}: cvm {rm} cvsd {rs}");
-        assert_eq!(fit.index_min + 1, opt[2] as usize, "{name}: lambda.min index");
-        assert_eq!(fit.index_1se + 1, opt[3] as usize, "{name}: lambda.1se index");
+        assert_eq!(
+            fit.index_min + 1,
+            opt[2] as usize,
+            "{name}: lambda.min index"
+        );
+        assert_eq!(
+            fit.index_1se + 1,
+            opt[3] as usize,
+            "{name}: lambda.1se index"
+        );
         assert!(((fit.lambda_min - opt[0]) / opt[0]).abs() < 1e-10);
         assert!(((fit.lambda_1se - opt[1]) / opt[1]).abs() < 1e-10);
         assert!(beta_diff < 1e-6, "{name}: {beta_diff}");
@@ -1263,7 +1292,30 @@ mod tests {
             worst = worst.max(max_abs_diff(&ours(a0, &beta), coefs(row)));
         }
         eprintln!("c: default-thresh max |coef diff| vs glmnet default thresh = {worst:.3e}");
-        assert!(worst < 1e-6, "{worst}");
+        assert!(worst < 1e-10, "{worst}");
+    }
+
+    #[test]
+    fn enet_cv_at_default_tol_reproduces_cv_glmnet() {
+        let c = case_c();
+        let reference = fixture!("enet_c_cv_default_thresh.tsv");
+        let fit = enet_cv(
+            &c.x,
+            c.n,
+            c.p,
+            &c.y,
+            &c.foldid,
+            &EnetOptions::glmnet_defaults(c.n, c.p),
+        )
+        .unwrap();
+        let lam = reference.col("lambda");
+        assert_eq!(fit.lambda.len(), lam.len());
+        let (rl, rm) = (rel(&fit.lambda, &lam), rel(&fit.cvm, &reference.col("cvm")));
+        eprintln!("c: default-thresh lambda max rel diff = {rl:.3e}, cvm max rel diff = {rm:.3e}");
+        assert!(rl < 1e-10 && rm < 1e-8, "{rl} {rm}");
+        assert!(rel(&fit.cvsd, &reference.col("cvsd")) < 1e-8);
+        // 1-based indices 32 and 18 in the fixture header.
+        assert_eq!((fit.index_min, fit.index_1se), (31, 17));
     }
 
     struct RidgeCase {
@@ -1333,10 +1385,11 @@ mod tests {
             let beta = max_abs_diff(&fit.beta, &r.rows[0][6..]);
             eprintln!(
                 "ridge_reml {name}: |h2 diff| = {h2:.3e}, rel sg2 {:.3e}, rel se2 {:.3e}, \
-                 |loglik diff| {:.3e}, max |coef diff| {beta:.3e}",
+                 loglik {:.15} (R {:.15}), max |coef diff| {beta:.3e}",
                 rel(fit.sigma_g2, "sigma_g2"),
                 rel(fit.sigma_e2, "sigma_e2"),
-                (fit.log_lik - want("log_lik")).abs()
+                fit.log_lik,
+                want("log_lik")
             );
             assert!(h2 < 1e-6, "{name}: h2 {h2}");
             assert!(rel(fit.sigma_g2, "sigma_g2") < 1e-5);
@@ -1348,7 +1401,7 @@ mod tests {
     }
 
     #[test]
-    fn ridge_reml_closed_form_null_direction_count() {
+    fn ridge_reml_without_signal_stops_at_the_h2_floor() {
         // One predictor, y orthogonal to it: the REML optimum is at δ → ∞ (h² → 0), so the
         // search stops at the upper end of the bracket.
         let x = [1.0, -1.0, 1.0, -1.0];
@@ -1407,15 +1460,47 @@ mod tests {
             Err(BaselineError::ConstantResponse)
         );
         assert!(matches!(
-            enet_path(&x, 3, 2, &y, &EnetOptions { alpha: 1.5, ..o.clone() }),
+            enet_path(
+                &x,
+                3,
+                2,
+                &y,
+                &EnetOptions {
+                    alpha: 1.5,
+                    ..o.clone()
+                }
+            ),
             Err(BaselineError::InvalidOption { what: "alpha", .. })
         ));
         assert!(matches!(
-            enet_path(&x, 3, 2, &y, &EnetOptions { n_lambda: 2, ..o.clone() }),
-            Err(BaselineError::InvalidOption { what: "n_lambda", .. })
+            enet_path(
+                &x,
+                3,
+                2,
+                &y,
+                &EnetOptions {
+                    n_lambda: 2,
+                    ..o.clone()
+                }
+            ),
+            Err(BaselineError::InvalidOption {
+                what: "n_lambda",
+                ..
+            })
         ));
         assert!(matches!(
-            enet_fixed(&x, 3, 2, &y, 1e-3, &EnetOptions { tol: 1e-30, max_iter: 1, ..o.clone() }),
+            enet_fixed(
+                &x,
+                3,
+                2,
+                &y,
+                1e-3,
+                &EnetOptions {
+                    tol: 1e-30,
+                    max_iter: 1,
+                    ..o.clone()
+                }
+            ),
             Err(BaselineError::NotConverged { max_iter: 1, .. })
         ));
         assert_eq!(

@@ -41,6 +41,12 @@ enet_case <- function(tag, x, y, foldid, std = TRUE, intr = TRUE, seed_note) {
                       paste(fmt(lams), collapse = ", "), call_tag),
               "one row per lambda: lambda, coef(fit) (intercept first)"))
   if (tag == "c") {
+    pd <- glmnet(x, y, alpha = 0.5)
+    cd <- suppressWarnings(cv.glmnet(x, y, alpha = 0.5, foldid = foldid, lambda = pd$lambda, type.measure = "mse"))
+    write_tsv("enet_c_cv_default_thresh.tsv", c("lambda", "cvm", "cvsd"), cbind(cd$lambda, cd$cvm, cd$cvsd),
+              c("pd <- glmnet(x, y, alpha=0.5); cv.glmnet(x, y, alpha=0.5, foldid=foldid, lambda=pd$lambda, type.measure='mse')",
+                sprintf("default thresh=1e-7 and maxit; lambda.min index (1-based) = %d, lambda.1se index = %d",
+                        cd$index[1, 1], cd$index[2, 1])))
     fd <- glmnet(x, y, alpha = 0.5, lambda = lams)
     write_tsv("enet_c_fixed_default_thresh.tsv", c("lambda", "intercept", sprintf("b%d", 1:p)),
               cbind(fd$lambda, t(as.matrix(coef(fd)))),
