@@ -11,7 +11,9 @@ use crate::model::baselines::{self, EnetOptions};
 use crate::model::diagnostics;
 use crate::model::preprocess::{build_design, transform_test, PreprocessError};
 use crate::model::reduce::{reduce, ReduceError};
-use crate::model::sampler::{ChainOut, Fixed, ModelSpec, Priors, Problem, Sampler, Schedule, TRACE_NAMES};
+use crate::model::sampler::{
+    ChainOut, Fixed, ModelSpec, Priors, Problem, Sampler, Schedule, TRACE_NAMES,
+};
 use crate::model::summary::SparseDraws;
 use crate::stats::tdist::correlation_p;
 
@@ -151,7 +153,11 @@ pub fn metrics(y: &[f64], yhat: &[f64]) -> (f64, f64, f64) {
         sxx += (b - mh) * (b - mh);
         sse += (a - b) * (a - b);
     }
-    let r = if sxx > 0.0 && syy > 0.0 { sxy / (sxx * syy).sqrt() } else { 0.0 };
+    let r = if sxx > 0.0 && syy > 0.0 {
+        sxy / (sxx * syy).sqrt()
+    } else {
+        0.0
+    };
     let r2_oos = if syy > 0.0 { 1.0 - sse / syy } else { f64::NAN };
     (r, r * r, r2_oos)
 }
@@ -185,13 +191,29 @@ pub fn fit_gene(g: &GeneData, m: &MethodSettings) -> Result<GeneFit, FitError> {
     let mut pooled_y = Vec::new();
     let mut pooled_hat = Vec::new();
     for &f in &fold_ids {
-        let train: Vec<usize> = (0..g.n_all).filter(|&i| have[i] && g.folds[i] != f).collect();
-        let test: Vec<usize> = (0..g.n_all).filter(|&i| have[i] && g.folds[i] == f).collect();
+        let train: Vec<usize> = (0..g.n_all)
+            .filter(|&i| have[i] && g.folds[i] != f)
+            .collect();
+        let test: Vec<usize> = (0..g.n_all)
+            .filter(|&i| have[i] && g.folds[i] == f)
+            .collect();
         if test.len() < 3 {
-            return Err(FitError::TooFewTest { fold: f, n: test.len() });
+            return Err(FitError::TooFewTest {
+                fold: f,
+                n: test.len(),
+            });
         }
         let (design, fit) = fit_fold(g, m, &train, f)?;
-        let (xt, yt) = transform_test(&design, g.dosage, g.n_all, g.p, g.expression, g.cov, g.q0, &test);
+        let (xt, yt) = transform_test(
+            &design,
+            g.dosage,
+            g.n_all,
+            g.p,
+            g.expression,
+            g.cov,
+            g.q0,
+            &test,
+        );
         let nt = test.len();
         let yhat: Vec<f64> = (0..nt)
             .map(|i| (0..design.p).map(|j| xt[j * nt + i] * fit.weights[j]).sum())
@@ -242,7 +264,8 @@ fn fit_fold(
     let (n, p) = (design.n, design.p);
     let fit = match m.model {
         MethodModel::Sampler(spec) => {
-            let red = reduce(&design.x, n, p, &design.y).map_err(|source| FitError::Reduce { fold, source })?;
+            let red = reduce(&design.x, n, p, &design.y)
+                .map_err(|source| FitError::Reduce { fold, source })?;
             let blocks = remap_blocks(g.blocks, &design.snp_kept);
             let mut annot = vec![0.0; p * g.k];
             for (jj, &j) in design.snp_kept.iter().enumerate() {
@@ -266,8 +289,13 @@ fn fit_fold(
             }
         }
         MethodModel::Ridge => {
-            let r = baselines::ridge_reml(&design.x, n, p, &design.y, design.n_eff)
-                .map_err(|e| FitError::Baseline { fold, message: e.to_string() })?;
+            let r =
+                baselines::ridge_reml(&design.x, n, p, &design.y, design.n_eff).map_err(|e| {
+                    FitError::Baseline {
+                        fold,
+                        message: e.to_string(),
+                    }
+                })?;
             FoldFit {
                 weights: r.beta,
                 chains: None,
@@ -275,10 +303,18 @@ fn fit_fold(
         }
         MethodModel::Enet => {
             let ids: Vec<String> = train.iter().map(|&i| g.sample_ids[i].clone()).collect();
-            let inner = crate::rng::assign_folds(m.seed ^ (0x9e37_79b9_7f4a_7c15 ^ fold as u64), &ids, 10.min(ids.len()));
-            let opts = EnetOptions::predictdb(n, p);
-            let r = baselines::enet_cv(&design.x, n, p, &design.y, &inner, &opts)
-                .map_err(|e| FitError::Baseline { fold, message: e.to_string() })?;
+            let inner = crate::rng::assign_folds(
+                m.seed ^ (0x9e37_79b9_7f4a_7c15 ^ fold as u64),
+                &ids,
+                10.min(ids.len()),
+            );
+            let opts = EnetOptions::glmnet_defaults(n, p);
+            let r = baselines::enet_cv(&design.x, n, p, &design.y, &inner, &opts).map_err(|e| {
+                FitError::Baseline {
+                    fold,
+                    message: e.to_string(),
+                }
+            })?;
             FoldFit {
                 weights: r.beta,
                 chains: None,
@@ -309,19 +345,33 @@ fn posterior_weights(red: &crate::model::reduce::Reduced, chains: &[ChainOut]) -
     w
 }
 
-fn summarize(g: &GeneData, d: &crate::model::preprocess::Design, fit: &FoldFit, m: &MethodSettings) -> Posterior {
+fn summarize(
+    g: &GeneData,
+    d: &crate::model::preprocess::Design,
+    fit: &FoldFit,
+    m: &MethodSettings,
+) -> Posterior {
     let p = d.p;
     let mut post = Posterior {
         snp_index: d.snp_kept.iter().map(|&j| j as u32).collect(),
         weight_std: fit.weights.clone(),
-        weight_per_allele: fit.weights.iter().zip(&d.scale).map(|(w, s)| w * d.sd_y / s).collect(),
+        weight_per_allele: fit
+            .weights
+            .iter()
+            .zip(&d.scale)
+            .map(|(w, s)| w * d.sd_y / s)
+            .collect(),
         ..Default::default()
     };
     let blocks = remap_blocks(g.blocks, &d.snp_kept);
     post.block_start = blocks.iter().map(|b| b.start as u32).collect();
     post.block_end = blocks.iter().map(|b| b.end as u32).collect();
     let Some(chains) = &fit.chains else {
-        post.pip = fit.weights.iter().map(|w| f64::from(u8::from(*w != 0.0))).collect();
+        post.pip = fit
+            .weights
+            .iter()
+            .map(|w| f64::from(u8::from(*w != 0.0)))
+            .collect();
         post.beta_mean = fit.weights.clone();
         post.active = post.pip.iter().map(|&x| x as u8).collect();
         return post;
@@ -343,7 +393,9 @@ fn summarize(g: &GeneData, d: &crate::model::preprocess::Design, fit: &FoldFit, 
     post.ci_hi = hi;
     post.p_pos = draws.prob_positive();
     post.active = draws.active().into_iter().map(u8::from).collect();
-    post.pip_rb = (0..p).map(|j| chains.iter().map(|c| c.rb_sum[j]).sum::<f64>() / total).collect();
+    post.pip_rb = (0..p)
+        .map(|j| chains.iter().map(|c| c.rb_sum[j]).sum::<f64>() / total)
+        .collect();
     post.bip = (0..blocks.len())
         .map(|b| chains.iter().map(|c| c.block_incl[b]).sum::<f64>() / total)
         .collect();
@@ -353,7 +405,9 @@ fn summarize(g: &GeneData, d: &crate::model::preprocess::Design, fit: &FoldFit, 
     let mut names: Vec<String> = TRACE_NAMES.iter().map(|s| s.to_string()).collect();
     let n_hyper = chains[0].traces.len() - TRACE_NAMES.len();
     let hyper_names = match m.model {
-        MethodModel::Sampler(s) if s.prior == crate::model::sampler::SnpPrior::Bslmm => vec!["theta".to_string()],
+        MethodModel::Sampler(s) if s.prior == crate::model::sampler::SnpPrior::Bslmm => {
+            vec!["theta".to_string()]
+        }
         MethodModel::Sampler(s) if s.gate => {
             let mut v = vec!["theta_b".to_string(), "w0".to_string()];
             v.extend((1..n_hyper.saturating_sub(1)).map(|k| format!("w{k}")));
@@ -378,12 +432,22 @@ fn summarize(g: &GeneData, d: &crate::model::preprocess::Design, fit: &FoldFit, 
     }
     let per_chain: Vec<Vec<f64>> = chains
         .iter()
-        .map(|c| c.pip_count.iter().map(|x| x / c.n_draws.max(1) as f64).collect())
+        .map(|c| {
+            c.pip_count
+                .iter()
+                .map(|x| x / c.n_draws.max(1) as f64)
+                .collect()
+        })
         .collect();
     let refs: Vec<&[f64]> = per_chain.iter().map(|v| v.as_slice()).collect();
     post.max_pip_diff = diagnostics::max_pip_disagreement(&refs);
     let rate = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
-    let sum = |f: fn(&ChainOut) -> (u64, u64)| chains.iter().map(f).fold((0, 0), |x, y| (x.0 + y.0, x.1 + y.1));
+    let sum = |f: fn(&ChainOut) -> (u64, u64)| {
+        chains
+            .iter()
+            .map(f)
+            .fold((0, 0), |x, y| (x.0 + y.0, x.1 + y.1))
+    };
     let (a, b) = sum(|c| (c.accept.swap_acc, c.accept.swap_prop));
     post.accept_swap = rate(a, b);
     let (a, b) = sum(|c| (c.accept.hyper_acc, c.accept.hyper_prop));

@@ -28,7 +28,10 @@ pub enum FitStageError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The model behind a configured method.
@@ -77,10 +80,16 @@ fn open_cache(path: &Path) -> Result<Cache, FitStageError> {
     let file = hdf5::File::open(path).map_err(err)?;
     let sg = file.group("samples").map_err(err)?;
     let samples = read_strings(&sg, "id").map_err(err)?;
-    let folds = sg.dataset("fold").and_then(|d| d.read_raw::<u8>()).map_err(err)?;
+    let folds = sg
+        .dataset("fold")
+        .and_then(|d| d.read_raw::<u8>())
+        .map_err(err)?;
     let cg = file.group("covariates").map_err(err)?;
     let q0 = read_strings(&cg, "names").map_err(err)?.len();
-    let cov = cg.dataset("values").and_then(|d| d.read_raw::<f64>()).map_err(err)?;
+    let cov = cg
+        .dataset("values")
+        .and_then(|d| d.read_raw::<f64>())
+        .map_err(err)?;
     let t = file.group("gene_table").map_err(err)?;
     let ids = read_strings(&t, "gene_id").map_err(err)?;
     let status = read_strings(&t, "status").map_err(err)?;
@@ -130,12 +139,20 @@ fn read_gene(cache: &Cache, gene: &str) -> hdf5::Result<GeneArrays> {
     let en = bg.dataset("end")?.read_raw::<u32>()?;
     let ann = g.dataset("annotation")?;
     let k = ann.shape().get(1).copied().unwrap_or(0);
-    let annot = if k > 0 { ann.read_raw::<f64>()? } else { Vec::new() };
+    let annot = if k > 0 {
+        ann.read_raw::<f64>()?
+    } else {
+        Vec::new()
+    };
     Ok(GeneArrays {
         p,
         dosage,
         expression,
-        blocks: st.iter().zip(&en).map(|(&a, &b)| a as usize..b as usize).collect(),
+        blocks: st
+            .iter()
+            .zip(&en)
+            .map(|(&a, &b)| a as usize..b as usize)
+            .collect(),
         annot,
         k,
         ids: read_strings(&snps, "id")?,
@@ -185,11 +202,17 @@ pub fn run(config: &Config, chroms: &[String], force: bool) -> Result<StageOutco
             let todo: Vec<&String> = cache
                 .genes
                 .iter()
-                .filter(|g| force || !store::is_complete(&gene_path(config, &method.name, chrom, g)))
+                .filter(|g| {
+                    force || !store::is_complete(&gene_path(config, &method.name, chrom, g))
+                })
                 .collect();
             outcome.skipped += cache.genes.len() - todo.len();
             if todo.is_empty() {
-                info!("fit {chrom} {}: all {} genes complete", method.name, cache.genes.len());
+                info!(
+                    "fit {chrom} {}: all {} genes complete",
+                    method.name,
+                    cache.genes.len()
+                );
                 continue;
             }
             let progress = Progress::new(&format!("fit {chrom} {}", method.name), todo.len(), 10);
@@ -241,9 +264,20 @@ fn fit_one(
                 k: a.k,
                 sample_ids: &cache.samples,
             };
-            let fit = fit_gene(&data, ms).map_err(|e| format!("gene {gene}, method {}: {e}", method.name))?;
-            write_gene(config, &path, chrom, gene, method, &a, &cache.samples, &fit, t.elapsed().as_secs_f64())
-                .map_err(|e| e.to_string())
+            let fit = fit_gene(&data, ms)
+                .map_err(|e| format!("gene {gene}, method {}: {e}", method.name))?;
+            write_gene(
+                config,
+                &path,
+                chrom,
+                gene,
+                method,
+                &a,
+                &cache.samples,
+                &fit,
+                t.elapsed().as_secs_f64(),
+            )
+            .map_err(|e| e.to_string())
         });
     match result {
         Ok(()) => {
@@ -295,10 +329,23 @@ fn write_gene(
     let idx: Vec<usize> = post.snp_index.iter().map(|&j| j as usize).collect();
     let snps = root.group("snps")?;
     let s = snps.out();
-    s.strings("id", &idx.iter().map(|&j| a.ids[j].as_str()).collect::<Vec<_>>())?;
+    s.strings(
+        "id",
+        &idx.iter().map(|&j| a.ids[j].as_str()).collect::<Vec<_>>(),
+    )?;
     s.vec("pos", &idx.iter().map(|&j| a.pos[j]).collect::<Vec<_>>())?;
-    s.strings("ref", &idx.iter().map(|&j| a.ref_allele[j].as_str()).collect::<Vec<_>>())?;
-    s.strings("alt", &idx.iter().map(|&j| a.alt_allele[j].as_str()).collect::<Vec<_>>())?;
+    s.strings(
+        "ref",
+        &idx.iter()
+            .map(|&j| a.ref_allele[j].as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    s.strings(
+        "alt",
+        &idx.iter()
+            .map(|&j| a.alt_allele[j].as_str())
+            .collect::<Vec<_>>(),
+    )?;
     s.vec("maf", &idx.iter().map(|&j| a.maf[j]).collect::<Vec<_>>())?;
     s.vec("cache_index", &post.snp_index)?;
     let pg = root.group("posterior")?;
@@ -341,8 +388,18 @@ fn write_gene(
         d.attr("accept_swap", post.accept_swap)?;
         d.attr("accept_hyper", post.accept_hyper)?;
         d.attr("accept_u", post.accept_u)?;
-        let max_rhat = post.rhat.iter().copied().filter(|x| x.is_finite()).fold(1.0, f64::max);
-        let min_ess = post.ess_bulk.iter().copied().filter(|x| x.is_finite()).fold(f64::INFINITY, f64::min);
+        let max_rhat = post
+            .rhat
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(1.0, f64::max);
+        let min_ess = post
+            .ess_bulk
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .fold(f64::INFINITY, f64::min);
         d.attr("max_rhat", max_rhat)?;
         d.attr("min_ess_bulk", min_ess)?;
         d.attr("flag_rhat", u8::from(max_rhat > 1.01))?;
@@ -351,13 +408,37 @@ fn write_gene(
     }
     let cg = root.group("cv")?;
     let c = cg.out();
-    c.vec("fold", &fit.folds.iter().map(|f| f.fold).collect::<Vec<_>>())?;
-    c.vec("n_train", &fit.folds.iter().map(|f| f.n_train as u64).collect::<Vec<_>>())?;
-    c.vec("n_test", &fit.folds.iter().map(|f| f.n_test as u64).collect::<Vec<_>>())?;
+    c.vec(
+        "fold",
+        &fit.folds.iter().map(|f| f.fold).collect::<Vec<_>>(),
+    )?;
+    c.vec(
+        "n_train",
+        &fit.folds
+            .iter()
+            .map(|f| f.n_train as u64)
+            .collect::<Vec<_>>(),
+    )?;
+    c.vec(
+        "n_test",
+        &fit.folds
+            .iter()
+            .map(|f| f.n_test as u64)
+            .collect::<Vec<_>>(),
+    )?;
     c.vec("test_r", &fit.folds.iter().map(|f| f.r).collect::<Vec<_>>())?;
-    c.vec("test_r2", &fit.folds.iter().map(|f| f.r2).collect::<Vec<_>>())?;
-    c.vec("r2_oos", &fit.folds.iter().map(|f| f.r2_oos).collect::<Vec<_>>())?;
-    c.vec("pval", &fit.folds.iter().map(|f| f.pval).collect::<Vec<_>>())?;
+    c.vec(
+        "test_r2",
+        &fit.folds.iter().map(|f| f.r2).collect::<Vec<_>>(),
+    )?;
+    c.vec(
+        "r2_oos",
+        &fit.folds.iter().map(|f| f.r2_oos).collect::<Vec<_>>(),
+    )?;
+    c.vec(
+        "pval",
+        &fit.folds.iter().map(|f| f.pval).collect::<Vec<_>>(),
+    )?;
     c.attr("pooled_r", fit.pooled.r)?;
     c.attr("pooled_r2", fit.pooled.r2)?;
     c.attr("pooled_r2_oos", fit.pooled.r2_oos)?;
@@ -367,11 +448,23 @@ fn write_gene(
     let po = pr.out();
     po.strings(
         "sample",
-        &fit.predictions.iter().map(|x| samples[x.0 as usize].as_str()).collect::<Vec<_>>(),
+        &fit.predictions
+            .iter()
+            .map(|x| samples[x.0 as usize].as_str())
+            .collect::<Vec<_>>(),
     )?;
-    po.vec("fold", &fit.predictions.iter().map(|x| x.1).collect::<Vec<_>>())?;
-    po.vec("observed", &fit.predictions.iter().map(|x| x.2).collect::<Vec<_>>())?;
-    po.vec("predicted", &fit.predictions.iter().map(|x| x.3).collect::<Vec<_>>())?;
+    po.vec(
+        "fold",
+        &fit.predictions.iter().map(|x| x.1).collect::<Vec<_>>(),
+    )?;
+    po.vec(
+        "observed",
+        &fit.predictions.iter().map(|x| x.2).collect::<Vec<_>>(),
+    )?;
+    po.vec(
+        "predicted",
+        &fit.predictions.iter().map(|x| x.3).collect::<Vec<_>>(),
+    )?;
     w.finish()?;
     Ok(())
 }

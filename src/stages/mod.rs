@@ -1,6 +1,7 @@
 //! Pipeline stages: each plans its work items, runs one item, and merges. `run_stage` is the
 //! one entry point the CLI uses; `status` reads what the stages left on disk.
 
+pub mod fit;
 pub mod prepare;
 pub mod simulate;
 pub mod status;
@@ -10,7 +11,7 @@ use thiserror::Error;
 use crate::config::Config;
 
 /// Stages this build can run, in pipeline order.
-pub const AVAILABLE: [&str; 1] = ["prepare"];
+pub const AVAILABLE: [&str; 2] = ["prepare", "fit"];
 
 /// What a stage did.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +29,8 @@ pub struct StageOutcome {
 pub enum StageError {
     #[error(transparent)]
     Prepare(#[from] prepare::PrepareError),
+    #[error(transparent)]
+    Fit(#[from] fit::FitStageError),
     /// The stage exists in the pipeline but this build cannot run it yet.
     #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
     NotAvailable(String),
@@ -43,6 +46,7 @@ pub fn run_stage(
     let t = std::time::Instant::now();
     let outcome = match stage {
         "prepare" => prepare::run(config, chroms, force)?,
+        "fit" => fit::run(config, chroms, force)?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
     tracing::info!(

@@ -111,7 +111,10 @@ mod tests {
         ];
         for (t, df, want) in cases {
             let got = t_two_sided_p(t, df);
-            assert!(((got - want) / want).abs() < 1e-10, "t={t} df={df}: {got} vs {want}");
+            assert!(
+                ((got - want) / want).abs() < 1e-10,
+                "t={t} df={df}: {got} vs {want}"
+            );
         }
     }
 
