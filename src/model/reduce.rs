@@ -179,25 +179,103 @@ fn finish(
     })
 }
 
-/// Dot product with a fixed 4-accumulator order (deterministic, vectorizable).
+/// Lanes of the dot-product kernels: a fixed summation order (element i goes to lane i mod 16,
+/// lanes combined by a fixed tree), so [`dot`] and [`dot4`] agree bit for bit and LLVM can keep the
+/// lanes in SIMD registers.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn reduce_lanes(acc: &[f64; LANES]) -> f64 {
+    let mut v = [0.0f64; 8];
+    for i in 0..8 {
+        v[i] = acc[i] + acc[i + 8];
+    }
+    let w = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+    (w[0] + w[2]) + (w[1] + w[3])
+}
+
+/// Dot product with the fixed lane order of [`LANES`] (deterministic, vectorizable).
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let chunks = n / 4;
-    for c in 0..chunks {
-        let i = 4 * c;
-        acc[0] += a[i] * b[i];
-        acc[1] += a[i + 1] * b[i + 1];
-        acc[2] += a[i + 2] * b[i + 2];
-        acc[3] += a[i + 3] * b[i + 3];
+    let mut acc = [0.0f64; LANES];
+    let body = n - n % LANES;
+    for (ca, cb) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            acc[l] += ca[l] * cb[l];
+        }
     }
-    let mut tail = 0.0;
-    for i in 4 * chunks..n {
-        tail += a[i] * b[i];
+    for i in body..n {
+        acc[i - body] += a[i] * b[i];
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    reduce_lanes(&acc)
+}
+
+/// Four dot products against one shared vector `r`, loading `r` once per chunk; each result is
+/// bit-identical to [`dot`] of that column.
+#[inline]
+pub fn dot4(c0: &[f64], c1: &[f64], c2: &[f64], c3: &[f64], r: &[f64]) -> [f64; 4] {
+    let n = r.len();
+    let (c0, c1, c2, c3) = (&c0[..n], &c1[..n], &c2[..n], &c3[..n]);
+    let mut a0 = [0.0f64; LANES];
+    let mut a1 = [0.0f64; LANES];
+    let mut a2 = [0.0f64; LANES];
+    let mut a3 = [0.0f64; LANES];
+    let body = n - n % LANES;
+    let mut i = 0;
+    while i < body {
+        let rr = &r[i..i + LANES];
+        let (x0, x1, x2, x3) = (
+            &c0[i..i + LANES],
+            &c1[i..i + LANES],
+            &c2[i..i + LANES],
+            &c3[i..i + LANES],
+        );
+        for l in 0..LANES {
+            a0[l] += x0[l] * rr[l];
+            a1[l] += x1[l] * rr[l];
+            a2[l] += x2[l] * rr[l];
+            a3[l] += x3[l] * rr[l];
+        }
+        i += LANES;
+    }
+    for i in body..n {
+        a0[i - body] += c0[i] * r[i];
+        a1[i - body] += c1[i] * r[i];
+        a2[i - body] += c2[i] * r[i];
+        a3[i - body] += c3[i] * r[i];
+    }
+    [
+        reduce_lanes(&a0),
+        reduce_lanes(&a1),
+        reduce_lanes(&a2),
+        reduce_lanes(&a3),
+    ]
+}
+
+/// Scores `out[l] = X̃[:, start+l]ᵀ r` for a contiguous column panel (the block-score step).
+pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
+    let m = out.len();
+    let mut l = 0;
+    while l + 4 <= m {
+        let s = dot4(
+            red.col(start + l),
+            red.col(start + l + 1),
+            red.col(start + l + 2),
+            red.col(start + l + 3),
+            r,
+        );
+        out[l..l + 4].copy_from_slice(&s);
+        l += 4;
+    }
+    while l < m {
+        out[l] = dot(red.col(start + l), r);
+        l += 1;
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +343,24 @@ mod tests {
         assert_eq!(red.r, 5);
         let full = dot(&x[..n], &x[5 * n..]);
         assert!((dot(red.col(0), red.col(5)) - full).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dot4_is_bit_identical_to_dot() {
+        for n in [1usize, 15, 16, 17, 37, 381] {
+            let cols: Vec<Vec<f64>> = (0..4)
+                .map(|c| (0..n).map(|i| ((i * 7 + c * 3) as f64).sin()).collect())
+                .collect();
+            let r: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).cos()).collect();
+            let four = dot4(&cols[0], &cols[1], &cols[2], &cols[3], &r);
+            for c in 0..4 {
+                assert_eq!(
+                    four[c].to_bits(),
+                    dot(&cols[c], &r).to_bits(),
+                    "n={n} c={c}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Gamma, StandardNormal};
 
-use crate::model::reduce::{dot, Reduced};
+use crate::model::reduce::{dot, panel_scores, Reduced};
 use crate::stats::normal;
 
 /// The per-SNP inclusion prior.
@@ -489,7 +489,10 @@ struct Chain {
     l_theta: Vec<f64>,
     lambda_adapt: f64,
     s_u: f64,
-    hist: Vec<Vec<f64>>,
+    /// Burn-in hyperparameter history, flat (sweep-major), preallocated.
+    hist: Vec<f64>,
+    prop: Vec<f64>,
+    xi: Vec<f64>,
     win_hyper: (u64, u64),
     win_u: (u64, u64),
     // Albert–Chib scratch
@@ -581,8 +584,13 @@ impl<'a> Sampler<'a> {
         }
         if self.spec.gate {
             ch.log_pi_b = -(1.0 - expit(ch.hyper[0])) * self.n_blocks_eff().ln();
+            let flat = (self.k_used == 0 && self.spec.prior == SnpPrior::Logistic)
+                .then(|| softplus(ch.eta[0]));
             for (b, r) in self.prob.blocks.iter().enumerate() {
-                let log_q: f64 = -ch.eta[r.clone()].iter().map(|&e| softplus(e)).sum::<f64>();
+                let log_q: f64 = match flat {
+                    Some(sp) => -(r.len() as f64) * sp,
+                    None => -ch.eta[r.clone()].iter().map(|&e| softplus(e)).sum::<f64>(),
+                };
                 let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
                 let denom = log_add_exp(log_1m_pib, ch.log_pi_b + log_q);
                 ch.psi[b] = ch.log_pi_b + log_q - denom;
@@ -622,13 +630,20 @@ impl<'a> Sampler<'a> {
                 lp += lp_logistic(hyper[0]);
                 let log_pi_b = -(1.0 - expit(hyper[0])) * self.n_blocks_eff().ln();
                 let log_1m_pib = (-log_pi_b.exp()).ln_1p();
+                let flat = (self.k_used == 0).then(|| (softplus(hyper[at]), softplus(-hyper[at])));
                 for (b, r) in self.prob.blocks.iter().enumerate() {
                     if ch.active[b].is_empty() {
-                        let log_q: f64 = -r
-                            .clone()
-                            .map(|j| softplus(self.lin(hyper, j, at)))
-                            .sum::<f64>();
+                        let log_q: f64 = match flat {
+                            Some((sp, _)) => -(r.len() as f64) * sp,
+                            None => -r
+                                .clone()
+                                .map(|j| softplus(self.lin(hyper, j, at)))
+                                .sum::<f64>(),
+                        };
                         lp += log_add_exp(log_1m_pib, log_pi_b + log_q);
+                    } else if let Some((sp, sn)) = flat {
+                        let on = ch.active[b].len() as f64;
+                        lp += log_pi_b - on * sn - (r.len() as f64 - on) * sp;
                     } else {
                         lp += log_pi_b;
                         for j in r.clone() {
@@ -686,6 +701,7 @@ impl<'a> Sampler<'a> {
             hyper.copy_from_slice(h);
         }
         let sigma_w2 = self.fixed.sigma_w2.unwrap_or(1.0);
+        let d_h = hyper.len();
         let mut ch = Chain {
             delta: vec![false; p],
             beta: vec![0.0; p],
@@ -708,7 +724,9 @@ impl<'a> Sampler<'a> {
             l_theta: Vec::new(),
             lambda_adapt: 1.0,
             s_u: 0.5,
-            hist: Vec::new(),
+            hist: Vec::with_capacity(self.sched.burnin * d_h),
+            prop: vec![0.0; d_h],
+            xi: vec![0.0; d_h],
             win_hyper: (0, 0),
             win_u: (0, 0),
             liab: vec![0.0; p],
@@ -736,9 +754,7 @@ impl<'a> Sampler<'a> {
         let kappa = ch.sigma_e2 / ch.sigma_b2;
         let se2 = ch.sigma_e2;
         // (i) partial-residual score with the old β_b.
-        for l in 0..m {
-            ch.c[l] = dot(red.col(range.start + l), &ch.resid);
-        }
+        panel_scores(red, range.start, &mut ch.c[..m], &ch.resid);
         for &k in &ch.active[b] {
             let bk = ch.beta[range.start + k];
             for l in 0..m {
@@ -768,10 +784,10 @@ impl<'a> Sampler<'a> {
                     } else {
                         0.0
                     };
-                let u = uniform(rng);
-                let on = u.ln() - (-u).ln_1p() < omega + d;
+                let prob_on = expit(omega + d);
+                let on = uniform(rng) < prob_on;
                 if let Some(rb) = rb.as_deref_mut() {
-                    rb[j] += expit(omega + d) / self.sched.inner_reps as f64;
+                    rb[j] += prob_on / self.sched.inner_reps as f64;
                 }
                 let was = ch.fac.set.binary_search(&l);
                 match (was, on) {
@@ -955,8 +971,8 @@ impl<'a> Sampler<'a> {
     fn hyper_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, adapt: bool) {
         let d = ch.hyper.len();
         let mut cur = self.hyper_target(ch, &ch.hyper);
-        let mut prop = vec![0.0; d];
-        let mut xi = vec![0.0; d];
+        let mut prop = std::mem::take(&mut ch.prop);
+        let mut xi = std::mem::take(&mut ch.xi);
         for _ in 0..self.sched.n_hyper {
             for v in xi.iter_mut() {
                 *v = std_normal(rng);
@@ -983,6 +999,8 @@ impl<'a> Sampler<'a> {
                 }
             }
         }
+        ch.prop = prop;
+        ch.xi = xi;
     }
 
     /// Haario-style adaptation at burn-in sweeps 200, 400, ...
@@ -994,13 +1012,13 @@ impl<'a> Sampler<'a> {
         if d > 0 && ch.win_hyper.0 > 0 {
             let rate = ch.win_hyper.1 as f64 / ch.win_hyper.0 as f64;
             ch.lambda_adapt *= (rate - 0.25).exp();
-            let h = &ch.hist[t / 2..t];
-            let nh = h.len() as f64;
+            let h = &ch.hist[(t / 2) * d..t * d];
+            let nh = (t - t / 2) as f64;
             let mean: Vec<f64> = (0..d)
-                .map(|i| h.iter().map(|x| x[i]).sum::<f64>() / nh)
+                .map(|i| h.chunks_exact(d).map(|x| x[i]).sum::<f64>() / nh)
                 .collect();
             let mut cov = vec![0.0; d * d];
-            for x in h {
+            for x in h.chunks_exact(d) {
                 for i in 0..d {
                     for k in 0..d {
                         cov[i * d + k] += (x[i] - mean[i]) * (x[k] - mean[k]) / (nh - 1.0).max(1.0);
@@ -1100,7 +1118,8 @@ impl<'a> Sampler<'a> {
             self.refresh(ch);
         }
         if burn {
-            ch.hist.push(ch.hyper.clone());
+            let Chain { hist, hyper, .. } = ch;
+            hist.extend_from_slice(hyper);
             self.adapt(ch, t + 1);
         }
     }
@@ -1115,6 +1134,7 @@ impl<'a> Sampler<'a> {
             self.sweep(&mut ch, rng, t, true, None);
         }
         ch.hist = Vec::new();
+        ch.hist.shrink_to_fit();
         let names = self.hyper_names();
         let mut out = ChainOut {
             n_draws: 0,

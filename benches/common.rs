@@ -1,0 +1,56 @@
+//! A synthetic gene for the benchmarks: n samples, p SNPs in LD blocks (haplotype copying),
+//! one causal block, processed exactly as the fit stage does (design, reduction, blocks).
+
+use std::ops::Range;
+
+use bsbslmm::model::ld::{default_tau, ld_band, partition_blocks};
+use bsbslmm::model::preprocess::build_design;
+use bsbslmm::model::reduce::{reduce, Reduced};
+use rand::{RngExt, SeedableRng};
+
+pub struct Gene {
+    pub red: Reduced,
+    pub blocks: Vec<Range<usize>>,
+    pub annot: Vec<f64>,
+    pub n: usize,
+    pub n_eff: usize,
+}
+
+pub fn gene(n: usize, p: usize, seed: u64) -> Gene {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let freqs: Vec<f64> = (0..p).map(|_| 0.05 + 0.45 * rng.random::<f64>()).collect();
+    let mut g = vec![0f32; n * p];
+    for i in 0..n {
+        for _hap in 0..2 {
+            let mut allele = 0u8;
+            for j in 0..p {
+                if j == 0 || rng.random::<f64>() > 0.85 {
+                    allele = u8::from(rng.random::<f64>() < freqs[j]);
+                }
+                g[j * n + i] += allele as f32;
+            }
+        }
+    }
+    let e: Vec<f64> = (0..n)
+        .map(|i| {
+            0.4 * g[(p / 2) * n + i] as f64 - 0.3 * g[(p / 2 + 3) * n + i] as f64
+                + rng.random::<f64>() * 2.0
+                - 1.0
+        })
+        .collect();
+    let train: Vec<usize> = (0..n).collect();
+    let d = build_design(&g, n, p, &e, &[], 0, &train).expect("design");
+    let band = ld_band(&d.x, d.n, d.p, 20);
+    let blocks = partition_blocks(&band, 100, default_tau(d.n));
+    let red = reduce(&d.x, d.n, d.p, &d.y).expect("reduce");
+    let annot = (0..d.p)
+        .map(|j| ((j as f64) - d.p as f64 / 2.0) / d.p as f64 * 3.0)
+        .collect();
+    Gene {
+        red,
+        blocks,
+        annot,
+        n: d.n,
+        n_eff: d.n_eff,
+    }
+}
