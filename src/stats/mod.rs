@@ -1,3 +1,5 @@
 //! Pure statistical functions.
 
 pub mod normal;
+pub mod enrich;
+pub mod wilcoxon;
