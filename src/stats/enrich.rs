@@ -70,7 +70,9 @@ pub enum EnrichError {
     #[error("no genes: enrichment needs at least one gene")]
     NoGenes,
     /// The two methods were given different numbers of genes.
-    #[error("method a has {a} genes but method b has {b}: the paired bootstrap needs the same genes")]
+    #[error(
+        "method a has {a} genes but method b has {b}: the paired bootstrap needs the same genes"
+    )]
     LengthMismatch {
         /// Genes for method a.
         a: usize,
@@ -483,11 +485,19 @@ mod tests {
     fn exact_tests_match_scipy_and_exact_rationals() {
         let rows = fixture();
         assert!(rows.len() >= 15);
-        assert!(rows.iter().any(|r| r.0.tested >= 100_000 && r.1[2] < 1e-100));
+        assert!(rows
+            .iter()
+            .any(|r| r.0.tested >= 100_000 && r.1[2] < 1e-100));
         for (c, [pf, pb, pf_exact, pb_exact]) in rows {
             let (f, b) = (fisher_greater(&c), binomial_greater(&c));
-            assert!(rel(f, pf_exact) < 1e-12, "{c:?}: fisher {f} vs exact {pf_exact}");
-            assert!(rel(b, pb_exact) < 1e-12, "{c:?}: binomial {b} vs exact {pb_exact}");
+            assert!(
+                rel(f, pf_exact) < 1e-12,
+                "{c:?}: fisher {f} vs exact {pf_exact}"
+            );
+            assert!(
+                rel(b, pb_exact) < 1e-12,
+                "{c:?}: binomial {b} vs exact {pb_exact}"
+            );
             assert!(rel(f, pf) < 2e-10, "{c:?}: fisher {f} vs scipy {pf}");
             assert!(rel(b, pb) < 2e-10, "{c:?}: binomial {b} vs scipy {pb}");
         }
@@ -495,10 +505,7 @@ mod tests {
 
     #[test]
     fn pooled_tests_and_fold_on_split_genes() {
-        let genes = [
-            counts(100, 600, 6000, 60000),
-            counts(80, 400, 4000, 40000),
-        ];
+        let genes = [counts(100, 600, 6000, 60000), counts(80, 400, 4000, 40000)];
         let e = enrichment(&genes, 200, 1).unwrap();
         assert_eq!(e.fold, (180.0 / 1000.0) / (10000.0 / 100000.0));
         assert!(rel(e.p_fisher, 7.298260358090553e-15) < 1e-12);
@@ -596,8 +603,9 @@ mod tests {
                 let tested = rng.random_range(50..2000u64);
                 let tested_in = rng.random_range(0..tested / 5);
                 let active = rng.random_range(0..30u64).min(tested);
-                let active_in = rng
-                    .random_range(0..=(active.min(tested_in) / 2 + boost).min(active.min(tested_in)));
+                let active_in = rng.random_range(
+                    0..=(active.min(tested_in) / 2 + boost).min(active.min(tested_in)),
+                );
                 counts(active_in, active, tested_in, tested)
             })
             .collect()
@@ -635,14 +643,21 @@ mod tests {
         let a = many_genes(13, 2);
         assert!(enrichment(&a, 500, 4).unwrap().ci_hi > enrichment(&a, 500, 4).unwrap().ci_lo);
         let d = enrichment_difference(&a, &a, 500, 4).unwrap();
-        assert_eq!((d.diff, d.ci_lo, d.ci_hi, d.n_boot_used), (0.0, 0.0, 0.0, 500));
+        assert_eq!(
+            (d.diff, d.ci_lo, d.ci_hi, d.n_boot_used),
+            (0.0, 0.0, 0.0, 500)
+        );
     }
 
     #[test]
     fn undefined_replicates_are_skipped() {
         let g = [counts(2, 5, 10, 100), counts(0, 0, 5, 50)];
         let e = enrichment(&g, 1000, 1).unwrap();
-        assert!(e.n_boot_used < 1000 && e.n_boot_used > 600, "{}", e.n_boot_used);
+        assert!(
+            e.n_boot_used < 1000 && e.n_boot_used > 600,
+            "{}",
+            e.n_boot_used
+        );
         assert_eq!((e.ci_lo, e.ci_hi), (2.0 / 5.0 / 0.1, 2.0 / 5.0 / 0.1));
     }
 
@@ -668,7 +683,10 @@ mod tests {
             (counts(3, 4, 2, 10), "active_in <= tested_in"),
             (counts(0, 11, 2, 10), "active <= tested"),
             (counts(0, 1, 11, 10), "tested_in <= tested"),
-            (counts(0, 8, 5, 10), "tested_in - active_in <= tested - active"),
+            (
+                counts(0, 8, 5, 10),
+                "tested_in - active_in <= tested - active",
+            ),
         ];
         for (c, rule) in bad {
             assert_eq!(

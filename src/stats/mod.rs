@@ -1,5 +1,5 @@
 //! Pure statistical functions.
 
-pub mod normal;
 pub mod enrich;
+pub mod normal;
 pub mod wilcoxon;

@@ -51,8 +51,8 @@ pub enum Method {
     Normal,
 }
 
-/// Options of [`wilcoxon`]; the default is scipy's default call with `correction=False`
-/// (two-sided, `wilcox` zeros, no continuity correction, automatic method).
+/// Options of [`wilcoxon`]; the default is scipy's default call: two-sided, `wilcox` zeros, no
+/// continuity correction, automatic method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WilcoxonOptions {
     /// The alternative hypothesis.
@@ -459,7 +459,9 @@ mod tests {
     fn fixture_has_the_required_coverage() {
         let cases = cases();
         assert!(cases.len() >= 25);
-        for prefix in ["recipes_", "n1_", "n2_", "n3_", "ties", "zeros", "allzero", "nan_"] {
+        for prefix in [
+            "recipes_", "n1_", "n2_", "n3_", "ties", "zeros", "allzero", "nan_",
+        ] {
             assert!(cases.iter().any(|c| c.id.starts_with(prefix)), "{prefix}");
         }
     }
@@ -482,13 +484,27 @@ mod tests {
                 Method::Exact => {
                     assert!(r.z.is_none(), "{id}");
                     let exact = c.exact_p.unwrap();
-                    assert!(rel(r.p_value, exact) < 1e-12, "{id}: {} vs exact {exact}", r.p_value);
-                    assert!(rel(r.p_value, c.p) < 1e-10, "{id}: {} vs scipy {}", r.p_value, c.p);
+                    assert!(
+                        rel(r.p_value, exact) < 1e-12,
+                        "{id}: {} vs exact {exact}",
+                        r.p_value
+                    );
+                    assert!(
+                        rel(r.p_value, c.p) < 1e-10,
+                        "{id}: {} vs scipy {}",
+                        r.p_value,
+                        c.p
+                    );
                 }
                 _ => {
                     let z = r.z.unwrap();
                     assert!(rel(z, c.z.unwrap()) < 1e-12, "{id}: z {z} vs {:?}", c.z);
-                    assert!(rel(r.p_value, c.p) < 1e-10, "{id}: {} vs scipy {}", r.p_value, c.p);
+                    assert!(
+                        rel(r.p_value, c.p) < 1e-10,
+                        "{id}: {} vs scipy {}",
+                        r.p_value,
+                        c.p
+                    );
                 }
             }
         }
@@ -496,7 +512,9 @@ mod tests {
 
     #[test]
     fn recipes_reference_values() {
-        let x = [0.952, -0.147, 1.022, 0.43, 0.62, 0.59, 0.49, -0.08, 0.01, -0.61];
+        let x = [
+            0.952, -0.147, 1.022, 0.43, 0.62, 0.59, 0.49, -0.08, 0.01, -0.61,
+        ];
         let y = [0.0; 10];
         let greater = |method, correction| WilcoxonOptions {
             alternative: Alternative::Greater,
@@ -525,6 +543,25 @@ mod tests {
         assert_eq!((r.n, r.n_zero, r.n_nan), (4, 1, 2));
         assert_eq!(r.mean_diff, (1.0 + 0.0 + 4.0 - 0.5) / 4.0);
         assert_eq!(r.median_diff, 0.5 * (0.0 + 1.0));
+    }
+
+    /// scipy 1.17.1 `wilcoxon(np.ones(20), np.ones(20), method='asymptotic')` gives NaN (se = 0);
+    /// this module reports the degenerate exact p-value 1 instead, for every zero method.
+    #[test]
+    fn all_zero_differences_give_p_one_even_when_normal_is_asked_for() {
+        for zero_method in [ZeroMethod::Wilcox, ZeroMethod::Pratt, ZeroMethod::Zsplit] {
+            let opts = WilcoxonOptions {
+                method: Method::Normal,
+                zero_method,
+                ..Default::default()
+            };
+            let r = wilcoxon(&[1.0; 20], &[1.0; 20], &opts).unwrap();
+            assert_eq!((r.p_value, r.z, r.method_used), (1.0, None, Method::Exact));
+            assert_eq!(
+                (r.n, r.n_zero, r.t_plus, r.t_minus),
+                (20, 20, r.statistic, r.statistic)
+            );
+        }
     }
 
     #[test]
@@ -573,7 +610,10 @@ mod tests {
         for n in 1..=12usize {
             let mut counts = vec![0u64; n * (n + 1) / 2 + 1];
             for pattern in 0u32..(1 << n) {
-                let s: usize = (0..n).filter(|i| pattern >> i & 1 == 1).map(|i| i + 1).sum();
+                let s: usize = (0..n)
+                    .filter(|i| pattern >> i & 1 == 1)
+                    .map(|i| i + 1)
+                    .sum();
                 counts[s] += 1;
             }
             for t in 0..counts.len() {

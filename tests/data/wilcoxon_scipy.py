@@ -110,6 +110,8 @@ case("normal60_greater", x, y, "greater")
 case("normal60_less_cc", x, y, "less", correction=True)
 case("normal60_twosided_cc", x, y, correction=True)
 case("normal60_exact_requested", x, y, method="exact")
+case("normal60_swapped_twosided_cc", y, x, correction=True)
+case("normal60_swapped_less_cc", y, x, "less", correction=True)
 
 d = np.round(rng.normal(0.5, 1.0, 200), 1)
 case("normal200_ties_twosided", d, np.zeros(200))
@@ -137,6 +139,7 @@ dz25[[1, 4, 9, 13, 20]] = 0.0
 for zm in ("wilcox", "pratt", "zsplit"):
     case(f"zeros25_{zm}_auto_twosided", dz25, np.zeros(25), zero_method=zm)
     case(f"zeros25_{zm}_normal_cc_greater", dz25, np.zeros(25), "greater", correction=True, zero_method=zm, method="normal")
+    case(f"zeros25_{zm}_negated_normal_cc_twosided", -dz25, np.zeros(25), correction=True, zero_method=zm, method="normal")
 dz16 = d16.copy(); dz16[[0, 2, 11]] = 0.0
 for zm in ("wilcox", "pratt", "zsplit"):
     case(f"zeros16_{zm}_exact_perm_less", dz16, np.zeros(16), "less", zero_method=zm, method="exact-perm")
