@@ -113,6 +113,7 @@ pub struct Method {
     pub burnin: usize,
     pub samples: usize,
     pub thin: usize,
+    pub inner_folds: usize,
 }
 
 /// Compute resources.
@@ -375,6 +376,15 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
                 format!("method `{name}`: must be at least 1"),
             );
         }
+        if m.inner_folds < 2 {
+            bad(
+                "methods.inner_folds",
+                format!(
+                    "method `{name}`: at least 2 inner folds, got {}",
+                    m.inner_folds
+                ),
+            );
+        }
         if m.thin == 0 {
             bad(
                 "methods.thin",
@@ -388,6 +398,7 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
             burnin: m.burnin,
             samples: m.samples,
             thin: m.thin,
+            inner_folds: m.inner_folds,
         });
     }
     if raw.resources.genes_per_task == 0 {

@@ -304,6 +304,13 @@ pub struct RawMethod {
     pub samples: usize,
     #[serde(default = "d_thin")]
     pub thin: usize,
+    /// Elastic net: inner CV folds for λ (PredictDB: 10).
+    #[serde(default = "d_inner_folds")]
+    pub inner_folds: usize,
+}
+
+fn d_inner_folds() -> usize {
+    10
 }
 
 fn d_chains() -> usize {
@@ -336,6 +343,7 @@ fn default_methods() -> Vec<RawMethod> {
         burnin: d_burnin(),
         samples: d_samples(),
         thin: d_thin(),
+        inner_folds: d_inner_folds(),
     })
     .collect()
 }

@@ -80,6 +80,8 @@ pub struct MethodSettings {
     pub schedule: Schedule,
     pub priors: Priors,
     pub seed: u64,
+    /// Elastic net inner CV folds.
+    pub inner_folds: usize,
 }
 
 /// Held-out performance of one fold (or pooled).

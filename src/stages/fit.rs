@@ -177,6 +177,7 @@ fn settings(config: &Config, m: &Method) -> MethodSettings {
         },
         priors: Priors::default(),
         seed: config.seed,
+        inner_folds: m.inner_folds,
     }
 }
 
