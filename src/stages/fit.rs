@@ -183,6 +183,9 @@ fn settings(config: &Config, m: &Method) -> MethodSettings {
 
 /// Runs `fit` for the given chromosomes and every configured method.
 pub fn run(config: &Config, chroms: &[String], force: bool) -> Result<StageOutcome, FitStageError> {
+    // Dense linear algebra inside a fit is single-threaded so that results never depend on the
+    // thread count (MODEL.md §8); parallelism comes from genes and chains.
+    faer::set_global_parallelism(faer::Par::Seq);
     let mut outcome = StageOutcome::default();
     let n_folds = match config.cv {
         Cv::Kfold { folds } => folds as u8,

@@ -35,6 +35,16 @@ pub fn collect(config: &Config) -> Report {
     let mut rows = Vec::new();
     for stage in STAGES {
         for chrom in &config.chromosomes {
+            if stage == "fit" {
+                for m in &config.methods {
+                    rows.push((
+                        format!("fit:{}", m.name),
+                        chrom.clone(),
+                        fit_state(config, &m.name, chrom),
+                    ));
+                }
+                continue;
+            }
             let state = if !AVAILABLE.contains(&stage) {
                 State::Unavailable
             } else {
@@ -56,6 +66,46 @@ fn prepare_state(config: &Config, chrom: &str) -> State {
     match std::fs::read_to_string(&failed) {
         Ok(reason) => State::Failed(reason.trim().to_string()),
         Err(_) => State::Pending,
+    }
+}
+
+/// Per-gene fit outputs of one method and chromosome against the genes the cache prepared.
+fn fit_state(config: &Config, method: &str, chrom: &str) -> State {
+    let cache = config.cache_path(chrom);
+    if !store::is_complete(&cache) {
+        return State::Pending;
+    }
+    let genes: Vec<String> = match read_gene_table(&cache) {
+        Ok(State::Done { problems, .. }) => {
+            let all = hdf5::File::open(&cache)
+                .and_then(|f| f.group("gene_table"))
+                .and_then(|t| store::read_strings(&t, "gene_id"))
+                .unwrap_or_default();
+            all.into_iter()
+                .filter(|g| !problems.iter().any(|(p, _, _)| p == g))
+                .collect()
+        }
+        _ => return State::Pending,
+    };
+    let mut problems = Vec::new();
+    let mut done = 0usize;
+    for g in &genes {
+        let path = crate::stages::fit::gene_path(config, method, chrom, g);
+        if store::is_complete(&path) {
+            done += 1;
+        } else if let Ok(reason) = std::fs::read_to_string(path.with_extension("failed")) {
+            problems.push((g.clone(), "failed".to_string(), reason.trim().to_string()));
+        } else {
+            problems.push((g.clone(), "pending".to_string(), String::new()));
+        }
+    }
+    if done == 0 && problems.iter().all(|p| p.1 == "pending") {
+        return State::Pending;
+    }
+    State::Done {
+        genes: genes.len(),
+        genes_ok: done,
+        problems,
     }
 }
 
@@ -96,7 +146,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<10} {:<12} {:<10} details",
+            "{:<18} {:<12} {:<10} details",
             "stage", "chrom", "state"
         );
         let mut details = String::new();
@@ -106,20 +156,29 @@ impl Report {
                     genes,
                     genes_ok,
                     problems,
-                } => (
-                    "done",
-                    format!(
-                        "{genes_ok}/{genes} genes ok, {} not prepared",
-                        problems.len()
-                    ),
-                ),
+                } => {
+                    let failed = problems.iter().filter(|p| p.1 == "failed").count();
+                    let pending = problems.iter().filter(|p| p.1 == "pending").count();
+                    let word = if pending > 0 { "partial" } else { "done" };
+                    let info = if stage.starts_with("fit") {
+                        format!(
+                            "{genes_ok}/{genes} genes fitted, {failed} failed, {pending} pending"
+                        )
+                    } else {
+                        format!(
+                            "{genes_ok}/{genes} genes ok, {} not prepared",
+                            problems.len()
+                        )
+                    };
+                    (word, info)
+                }
                 State::Failed(r) => ("FAILED", r.lines().next().unwrap_or("").to_string()),
                 State::Pending => ("pending", String::new()),
                 State::Unavailable => ("-", "stage not in this build".to_string()),
             };
-            let _ = writeln!(out, "{stage:<10} {chrom:<12} {word:<10} {info}");
+            let _ = writeln!(out, "{stage:<18} {chrom:<12} {word:<10} {info}");
             if let State::Done { problems, .. } = state {
-                for (g, s, r) in problems {
+                for (g, s, r) in problems.iter().filter(|p| p.1 != "pending") {
                     let _ = writeln!(details, "  {stage} {chrom} {g}: {s}: {r}");
                 }
             }

@@ -100,3 +100,11 @@ pub fn write_pipeline(dir: &Path, cohort: &str, chroms: &str, extra: &str) -> Pa
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// True when `status` output has a row for (stage, chrom) in the given state.
+pub fn has_row(status: &str, stage: &str, chrom: &str, state: &str) -> bool {
+    status.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 3 && f[0] == stage && f[1] == chrom && f[2] == state
+    })
+}

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod fit;
 mod prepare;
 mod simulate;
 mod vcf_bcftools;

@@ -119,11 +119,11 @@ print("OK", len(ok), n)
     let st = run_in(dir.path(), &["status", pipeline.to_str().unwrap()]);
     let st_text = text(&st);
     assert!(
-        st_text.contains("prepare    chr1         done"),
+        crate::common::has_row(&st_text, "prepare", "chr1", "done"),
         "{st_text}"
     );
     assert!(
-        st_text.contains("prepare    chr2         done"),
+        crate::common::has_row(&st_text, "prepare", "chr2", "done"),
         "{st_text}"
     );
     assert!(st_text.contains("fit"), "{st_text}");
@@ -199,11 +199,11 @@ fn unavailable_stage_is_refused_clearly() {
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1", "");
     let out = run_in(
         dir.path(),
-        &["run", pipeline.to_str().unwrap(), "--stage", "fit"],
+        &["run", pipeline.to_str().unwrap(), "--stage", "finalize"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("stage `fit` is not available"),
+        text(&out).contains("stage `finalize` is not available"),
         "{}",
         text(&out)
     );
