@@ -244,6 +244,8 @@ struct Case {
     su2: f64,
     n_swap: usize,
     log_prior: Box<dyn Fn(&[bool]) -> f64>,
+    /// Clamp the prior hyperparameters to `hyper` (else they are sampled).
+    fix_hyper: bool,
 }
 
 const SE2: f64 = 0.6;
@@ -263,7 +265,7 @@ fn check(case: Case, d: &Data, sweeps: usize) {
         sigma_e2: Some(SE2),
         sigma_b2: Some(SB2),
         sigma_u2: Some(case.su2),
-        hyper: Some(case.hyper.clone()),
+        hyper: case.fix_hyper.then(|| case.hyper.clone()),
         sigma_w2: Some(1.0),
     };
     let sched = Schedule {
@@ -417,6 +419,7 @@ fn enumeration_i_gate_off_no_polygenic() {
         su2: 0.0,
         n_swap: 1,
         log_prior: Box::new(move |dl: &[bool]| dl.iter().map(|&x| bern(pi, x)).sum()),
+        fix_hyper: true,
     };
     check(case, &d, 100_000);
 }
@@ -434,6 +437,7 @@ fn enumeration_ii_with_polygenic_term() {
         su2: 0.4,
         n_swap: 1,
         log_prior: Box::new(move |dl: &[bool]| dl.iter().map(|&x| bern(pi, x)).sum()),
+        fix_hyper: true,
     };
     check(case, &d, 150_000);
 }
@@ -454,6 +458,7 @@ fn enumeration_iii_block_gate() {
         su2: 0.3,
         n_swap: 1,
         log_prior: Box::new(move |dl: &[bool]| block_prior(dl, &bl, pi_b, &pis)),
+        fix_hyper: true,
     };
     check(case, &d, 100_000);
 }
@@ -474,6 +479,7 @@ fn enumeration_iv_logistic_annotation_prior() {
         su2: 0.2,
         n_swap: 1,
         log_prior: Box::new(move |dl: &[bool]| block_prior(dl, &bl, pi_b, &pis)),
+        fix_hyper: true,
     };
     check(case, &d, 100_000);
 }
@@ -495,6 +501,7 @@ fn enumeration_v_tight_ld_pair_with_and_without_swap() {
             su2: 0.0,
             n_swap,
             log_prior: Box::new(move |dl: &[bool]| dl.iter().map(|&x| bern(pi, x)).sum()),
+            fix_hyper: true,
         };
         check(case, &d, 100_000);
     }
@@ -515,6 +522,180 @@ fn enumeration_vi_probit_prior() {
         log_prior: Box::new(move |dl: &[bool]| {
             dl.iter().zip(&pis).map(|(&x, &p)| bern(p, x)).sum()
         }),
+        fix_hyper: true,
     };
     check(case, &d, 100_000);
 }
+
+fn iid(pi: f64) -> Box<dyn Fn(&[bool]) -> f64> {
+    Box::new(move |dl: &[bool]| dl.iter().map(|&x| bern(pi, x)).sum())
+}
+
+/// MODEL.md §7.6: (b) with singleton blocks is (a) with π = π_b·expit(w0).
+#[test]
+fn reduction_singleton_blocks_gate_equals_bslmm_prior() {
+    let d = data(11);
+    let (theta_b, w0) = (0.4, -1.0);
+    let pi_b = (d.p as f64).powf(-(1.0 - expit(theta_b)));
+    let case = Case {
+        name: "red-singletons",
+        spec: ModelSpec::BLOCK_ONLY,
+        blocks: singletons(d.p),
+        hyper: vec![theta_b, w0],
+        su2: 0.2,
+        n_swap: 1,
+        log_prior: iid(pi_b * expit(w0)),
+        fix_hyper: true,
+    };
+    check(case, &d, 100_000);
+}
+
+/// (b) with π_b → 1 is BSLMM with π = expit(w0), for any partition.
+#[test]
+fn reduction_gate_always_on_equals_bslmm() {
+    let d = data(12);
+    let w0 = -1.5;
+    let case = Case {
+        name: "red-pib1",
+        spec: ModelSpec::BLOCK_ONLY,
+        blocks: vec![0..5, 5..10],
+        hyper: vec![40.0, w0],
+        su2: 0.2,
+        n_swap: 1,
+        log_prior: iid(expit(w0)),
+        fix_hyper: true,
+    };
+    check(case, &d, 200_000);
+}
+
+/// (c) with w1 ≡ 0 is (b).
+#[test]
+fn reduction_zero_annotation_slope_equals_block_only() {
+    let d = data(13);
+    let blocks = vec![0..3, 3..7, 7..10];
+    let (theta_b, w0) = (0.3, -1.6);
+    let pi_b = 3f64.powf(-(1.0 - expit(theta_b)));
+    let pis = vec![expit(w0); d.p];
+    let bl = blocks.clone();
+    let case = Case {
+        name: "red-w1zero",
+        spec: ModelSpec::BSBSLMM,
+        blocks,
+        hyper: vec![theta_b, w0, 0.0],
+        su2: 0.2,
+        n_swap: 1,
+        log_prior: Box::new(move |dl: &[bool]| block_prior(dl, &bl, pi_b, &pis)),
+        fix_hyper: true,
+    };
+    check(case, &d, 100_000);
+}
+
+/// (a) with u off and π clamped is (d) with K = 0 and w0 = Φ⁻¹(π).
+#[test]
+fn reduction_probit_without_annotation_equals_fixed_pi() {
+    let d = data(14);
+    let pi = 0.2;
+    let case = Case {
+        name: "red-probit-k0",
+        spec: ModelSpec {
+            annotated: false,
+            ..ModelSpec::BAYESC_ANNOT
+        },
+        blocks: vec![0..4, 4..10],
+        hyper: vec![normal::quantile(pi)],
+        su2: 0.0,
+        n_swap: 1,
+        log_prior: iid(pi),
+        fix_hyper: true,
+    };
+    check(case, &d, 100_000);
+}
+
+/// Partition invariance with the gate off, with the π hyperparameter sampled (MH): the DP-like
+/// partition, singletons and one block all match the exact posterior, whose prior on δ integrates
+/// the log-uniform π by quadrature: P(δ) = (1/log p) ∫_{−log p}^0 e^{s·l}(1 − e^l)^{p−s} dl.
+#[test]
+fn reduction_partition_invariance_with_hyperparameter_updates() {
+    let d = data(15);
+    let p = d.p;
+    let log_prior = move |dl: &[bool]| {
+        let s = dl.iter().filter(|&&x| x).count() as f64;
+        let lp = (p as f64).ln();
+        let m = 20_000;
+        let h = lp / m as f64;
+        let mut acc = 0.0;
+        for i in 0..m {
+            let l = -lp + (i as f64 + 0.5) * h;
+            acc += (s * l + (p as f64 - s) * (-l.exp()).ln_1p()).exp() * h;
+        }
+        (acc / lp).ln()
+    };
+    let spec = ModelSpec {
+        polygenic: false,
+        ..ModelSpec::BSLMM
+    };
+    for (name, blocks) in [
+        ("part-dp", vec![0..3, 3..7, 7..10]),
+        ("part-single", singletons(p)),
+        ("part-one", vec![0..p]),
+    ] {
+        let case = Case {
+            name,
+            spec,
+            blocks,
+            hyper: vec![0.0],
+            su2: 0.0,
+            n_swap: 1,
+            log_prior: Box::new(log_prior),
+            fix_hyper: false,
+        };
+        check(case, &d, 200_000);
+    }
+}
+
+/// MODEL.md §7.9: the state after 5 sweeps on a tiny gene is pinned (BLAKE3 of every trace and
+/// draw of both chains, bit for bit). A change here means the draw order or a conditional changed.
+#[test]
+fn golden_state_after_five_sweeps() {
+    let d = data(21);
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = vec![0..3, 3..7, 7..10];
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &d.annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let sched = Schedule {
+        chains: 2,
+        burnin: 0,
+        samples: 5,
+        ..Schedule::default()
+    };
+    let mut hasher = blake3::Hasher::new();
+    for spec in [
+        ModelSpec::BSLMM,
+        ModelSpec::BLOCK_ONLY,
+        ModelSpec::BSBSLMM,
+        ModelSpec::BAYESC_ANNOT,
+    ] {
+        let s = Sampler::new(&prob, spec, Priors::default(), Fixed::default(), sched);
+        for c in s.run(&crate::rng::fit_key(1, "golden", 0, 0)) {
+            for t in &c.traces {
+                for v in t {
+                    hasher.update(&v.to_le_bytes());
+                }
+            }
+            for (i, v) in c.draw_idx.iter().zip(&c.draw_val) {
+                hasher.update(&i.to_le_bytes());
+                hasher.update(&v.to_le_bytes());
+            }
+        }
+    }
+    let hex = hasher.finalize().to_hex().to_string();
+    assert_eq!(hex, GOLDEN, "the pinned sampler state changed");
+}
+
+const GOLDEN: &str = "ac896a1f73f53a75ed2bfb4e2fc2d1c2394a89cfcff5d747a069e97425c689ba";
