@@ -507,6 +507,8 @@ struct Chain {
     win_u: (u64, u64),
     // Albert–Chib scratch
     liab: Vec<f64>,
+    /// ‖y‖² − ‖ỹ‖² of the data this chain conditions on.
+    rss_perp: f64,
 }
 
 impl<'a> Sampler<'a> {
@@ -740,6 +742,7 @@ impl<'a> Sampler<'a> {
             win_hyper: (0, 0),
             win_u: (0, 0),
             liab: vec![0.0; p],
+            rss_perp: red.rss_perp,
         };
         let d = ch.hyper.len();
         ch.l_theta = vec![0.0; d * d];
@@ -961,7 +964,7 @@ impl<'a> Sampler<'a> {
     fn variance_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
         let pr = &self.priors;
         if self.fixed.sigma_e2.is_none() {
-            let rss: f64 = ch.resid.iter().map(|v| v * v).sum::<f64>() + self.prob.red.rss_perp;
+            let rss: f64 = ch.resid.iter().map(|v| v * v).sum::<f64>() + ch.rss_perp;
             let nu = pr.nu_e + self.prob.n_eff as f64;
             ch.sigma_e2 = draw_sichi2(rng, nu, (pr.nu_e * pr.s2_e + rss) / nu);
         }
@@ -1228,7 +1231,7 @@ impl<'a> Sampler<'a> {
         let v = fit / self.prob.n as f64;
         let pve = v / (v + ch.sigma_e2);
         let pge = if fit > 0.0 { sparse / fit } else { 0.0 };
-        let rss: f64 = ch.resid.iter().map(|x| x * x).sum::<f64>() + red.rss_perp;
+        let rss: f64 = ch.resid.iter().map(|x| x * x).sum::<f64>() + ch.rss_perp;
         let ne = self.prob.n_eff as f64;
         let loglik =
             -0.5 * ne * (2.0 * std::f64::consts::PI * ch.sigma_e2).ln() - rss / (2.0 * ch.sigma_e2);
@@ -1267,6 +1270,161 @@ impl<'a> Sampler<'a> {
                 self.run_chain(&mut rng)
             })
             .collect()
+    }
+}
+
+/// Draws of the Geweke (2004) joint-distribution test (MODEL.md §7.4): `prior[f]` from the
+/// marginal-conditional simulator (parameters from the prior), `chain[f]` from the
+/// successive-conditional simulator (one sweep, then fresh data from the likelihood), for the
+/// functionals named in `names`.
+pub struct Geweke {
+    pub names: Vec<String>,
+    pub prior: Vec<Vec<f64>>,
+    pub chain: Vec<Vec<f64>>,
+}
+
+impl<'a> Sampler<'a> {
+    /// One draw of every parameter from the prior, written into a chain state.
+    fn prior_draw(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
+        let pr = self.priors;
+        let p = self.prob.red.p;
+        ch.sigma_e2 = draw_sichi2(rng, pr.nu_e, pr.s2_e);
+        ch.sigma_b2 = draw_sichi2(rng, pr.nu_b, pr.s2_b);
+        ch.sigma_u2 = if self.spec.polygenic {
+            draw_sichi2(rng, pr.nu_u, pr.s2_u)
+        } else {
+            0.0
+        };
+        let logit = |u: f64| (u / (1.0 - u)).ln();
+        match self.spec.prior {
+            SnpPrior::Bslmm => ch.hyper[0] = logit(uniform(rng)),
+            SnpPrior::Logistic => {
+                let at = usize::from(self.spec.gate);
+                if self.spec.gate {
+                    ch.hyper[0] = logit(uniform(rng));
+                }
+                ch.hyper[at] = pr.w0_mean + pr.w0_sd * std_normal(rng);
+                for k in 0..self.k_used {
+                    ch.hyper[at + 1 + k] = pr.w_sd * std_normal(rng);
+                }
+            }
+            SnpPrior::Probit => {
+                ch.hyper[0] = pr.w0_sd_probit * std_normal(rng);
+                ch.sigma_w2 = draw_sichi2(rng, 2.0, 1.0);
+                for k in 0..self.k_used {
+                    ch.hyper[1 + k] = ch.sigma_w2.sqrt() * std_normal(rng);
+                }
+            }
+        }
+        self.refresh(ch);
+        for (b, r) in self.prob.blocks.iter().enumerate() {
+            let gate_on = !self.spec.gate || uniform(rng) < ch.log_pi_b.exp();
+            ch.active[b].clear();
+            for j in r.clone() {
+                let pi = match self.spec.prior {
+                    SnpPrior::Probit => normal::cdf(self.lin(&ch.hyper, j, 0)),
+                    _ => expit(ch.eta[j]),
+                };
+                let on = uniform(rng) < pi && gate_on;
+                ch.delta[j] = on;
+                ch.beta[j] = if on {
+                    ch.sigma_b2.sqrt() * std_normal(rng)
+                } else {
+                    0.0
+                };
+                if on {
+                    ch.active[b].push(j - r.start);
+                }
+            }
+        }
+        let red = self.prob.red;
+        for i in 0..red.r {
+            ch.u[i] = (ch.sigma_u2 * red.d[i]).sqrt() * std_normal(rng);
+        }
+        let _ = p;
+    }
+
+    fn geweke_functionals(&self, ch: &Chain) -> Vec<f64> {
+        let mut v = vec![
+            ch.sigma_e2.ln(),
+            ch.sigma_b2.ln(),
+            ch.delta.iter().filter(|&&d| d).count() as f64,
+            f64::from(u8::from(ch.delta[0])),
+            ch.beta[0],
+            ch.beta[self.prob.red.p - 1].abs(),
+        ];
+        if self.spec.polygenic {
+            v.push(ch.sigma_u2.ln());
+        }
+        v.extend(ch.hyper.iter().copied());
+        v
+    }
+
+    /// Names of [`Self::geweke_functionals`].
+    fn geweke_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "log_sigma_e2",
+            "log_sigma_b2",
+            "n_active",
+            "delta_0",
+            "beta_0",
+            "abs_beta_last",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if self.spec.polygenic {
+            v.push("log_sigma_u2".into());
+        }
+        v.extend(self.hyper_names());
+        v
+    }
+
+    /// Runs both Geweke simulators for `iters` draws each (no adaptation: fixed proposals).
+    pub fn geweke(&self, iters: usize, key: &[u8; 32]) -> Geweke {
+        let red = self.prob.red;
+        let mut rng = crate::rng::chain_rng(key, 0);
+        let mut ch = self.init_chain(&mut rng);
+        let names = self.geweke_names();
+        let mut prior = vec![Vec::with_capacity(iters); names.len()];
+        for _ in 0..iters {
+            self.prior_draw(&mut ch, &mut rng);
+            for (f, v) in self.geweke_functionals(&ch).into_iter().enumerate() {
+                prior[f].push(v);
+            }
+        }
+        let mut chain = vec![Vec::with_capacity(iters); names.len()];
+        self.prior_draw(&mut ch, &mut rng);
+        let df_perp = self.prob.n_eff.saturating_sub(red.r);
+        for t in 0..iters {
+            // Fresh data from the likelihood given the current parameters (reduced coordinates).
+            let se = ch.sigma_e2.sqrt();
+            for i in 0..red.r {
+                let mut mean = ch.u[i];
+                for j in 0..red.p {
+                    if ch.beta[j] != 0.0 {
+                        mean += red.col(j)[i] * ch.beta[j];
+                    }
+                }
+                let yi = mean + se * std_normal(&mut rng);
+                ch.resid[i] = yi - mean;
+            }
+            let mut chi = 0.0;
+            for _ in 0..df_perp {
+                let z = std_normal(&mut rng);
+                chi += z * z;
+            }
+            ch.rss_perp = ch.sigma_e2 * chi;
+            self.sweep(&mut ch, &mut rng, t, false, None);
+            for (f, v) in self.geweke_functionals(&ch).into_iter().enumerate() {
+                chain[f].push(v);
+            }
+        }
+        Geweke {
+            names,
+            prior,
+            chain,
+        }
     }
 }
 

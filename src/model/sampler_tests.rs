@@ -699,3 +699,83 @@ fn golden_state_after_five_sweeps() {
 }
 
 const GOLDEN: &str = "ac896a1f73f53a75ed2bfb4e2fc2d1c2394a89cfcff5d747a069e97425c689ba";
+
+/// MODEL.md §7.4: Geweke's joint-distribution test for each model (n = 30, p = 8, two blocks,
+/// no adaptation). Every functional's mean must agree between the prior simulator and the
+/// successive-conditional simulator within 4 standard errors (ESS-based for the chain).
+fn geweke_case(spec: ModelSpec, seed: u64) {
+    let (n, p) = (30usize, 8usize);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut g = vec![0f32; n * p];
+    for i in 0..n {
+        let mut a = 0.0f32;
+        for j in 0..p {
+            if j == 0 || rng.random::<f64>() < 0.5 {
+                a = (rng.random::<f64>() * 3.0).floor() as f32;
+            }
+            g[j * n + i] = a;
+        }
+    }
+    let e: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+    let train: Vec<usize> = (0..n).collect();
+    let d = build_design(&g, n, p, &e, &[], 0, &train).unwrap();
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = vec![0..4, 4..p];
+    let annot: Vec<f64> = (0..p).map(|j| j as f64 / 4.0 - 0.9).collect();
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let sched = Schedule {
+        chains: 1,
+        burnin: 0,
+        samples: 1,
+        ..Schedule::default()
+    };
+    let s = Sampler::new(&prob, spec, Priors::default(), Fixed::default(), sched);
+    let gw = s.geweke(150_000, &crate::rng::fit_key(seed, "geweke", 0, 0));
+    let mut worst = (0.0f64, String::new());
+    for (f, name) in gw.names.iter().enumerate() {
+        let (a, b) = (&gw.prior[f], &gw.chain[f][1000..]);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let var = |v: &[f64], m: f64| {
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+        };
+        let (ma, mb) = (mean(a), mean(b));
+        let ess = crate::model::diagnostics::ess_basic(&[b]).max(10.0);
+        let se = (var(a, ma) / a.len() as f64 + var(b, mb) / ess).sqrt();
+        let z = (mb - ma) / se;
+        if z.abs() > worst.0 {
+            worst = (z.abs(), name.clone());
+        }
+        assert!(
+            z.abs() < 4.0,
+            "{spec:?}: {name}: prior mean {ma:.4}, chain mean {mb:.4}, z = {z:.2} (ESS {ess:.0})"
+        );
+    }
+    eprintln!("{spec:?}: worst |z| = {:.2} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn geweke_bslmm() {
+    geweke_case(ModelSpec::BSLMM, 31);
+}
+
+#[test]
+fn geweke_block_only() {
+    geweke_case(ModelSpec::BLOCK_ONLY, 32);
+}
+
+#[test]
+fn geweke_bsbslmm() {
+    geweke_case(ModelSpec::BSBSLMM, 33);
+}
+
+#[test]
+fn geweke_bayesc_annot() {
+    geweke_case(ModelSpec::BAYESC_ANNOT, 34);
+}
