@@ -779,3 +779,76 @@ fn geweke_bsbslmm() {
 fn geweke_bayesc_annot() {
     geweke_case(ModelSpec::BAYESC_ANNOT, 34);
 }
+
+/// Simulation-based calibration, slow tier (MODEL.md §7.5): bsBSLMM, n = 100, p = 20, 4 blocks,
+/// a tight explicit prior, 1,000 datasets, ranks among 199 draws thinned by 10, 20-bin χ² test
+/// per quantity (p > 0.001). Run with
+/// `cargo test --release --lib -- --ignored sbc_bsbslmm --nocapture`.
+#[test]
+#[ignore]
+fn sbc_bsbslmm() {
+    let (n, p) = (100usize, 20usize);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(41);
+    let mut g = vec![0f32; n * p];
+    for i in 0..n {
+        let mut a = 0.0f32;
+        for j in 0..p {
+            if j % 5 == 0 || rng.random::<f64>() < 0.5 {
+                a = (rng.random::<f64>() * 3.0).floor() as f32;
+            }
+            g[j * n + i] = a;
+        }
+    }
+    let e: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+    let train: Vec<usize> = (0..n).collect();
+    let d = build_design(&g, n, p, &e, &[], 0, &train).unwrap();
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = vec![0..5, 5..10, 10..15, 15..20];
+    let annot: Vec<f64> = (0..p).map(|j| (j % 5) as f64 / 2.0 - 1.0).collect();
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let tight = Priors {
+        nu_e: 10.0,
+        s2_e: 0.8,
+        nu_b: 10.0,
+        s2_b: 0.2,
+        nu_u: 10.0,
+        s2_u: 0.1,
+        w0_mean: (0.2f64 / 0.8).ln(),
+        w0_sd: 0.5,
+        w_sd: 0.5,
+        w0_sd_probit: 1.0,
+    };
+    let s = Sampler::new(
+        &prob,
+        ModelSpec::BSBSLMM,
+        tight,
+        Fixed::default(),
+        Schedule::default(),
+    );
+    let (names, ranks) = s.sbc_ranks(1000, 300, 199, 10, &crate::rng::fit_key(41, "sbc", 3, 0));
+    let mut failed = Vec::new();
+    for (name, r) in names.iter().zip(&ranks) {
+        let mut bins = [0f64; 20];
+        for &x in r {
+            bins[(x * 20 / 200).min(19)] += 1.0;
+        }
+        let expect = r.len() as f64 / 20.0;
+        let stat: f64 = bins.iter().map(|b| (b - expect).powi(2) / expect).sum();
+        let pval = crate::stats::tdist::chi2_sf(stat, 19.0);
+        eprintln!("SBC {name:>14}: chi2 = {stat:7.2}, p = {pval:.4}");
+        if pval <= 0.001 {
+            failed.push(name.clone());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "SBC rank histograms not uniform for {failed:?}"
+    );
+}
