@@ -3,6 +3,8 @@
 //! the held-out samples and the posterior summaries of §6. No file I/O: the fit stage reads the
 //! prepare cache into a [`GeneData`] and writes the returned [`GeneFit`].
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the algebra of MODEL.md
+
 use std::ops::Range;
 
 use thiserror::Error;

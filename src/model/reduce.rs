@@ -3,6 +3,8 @@
 //! `RSS⊥ = ‖y‖² − ‖ỹ‖²`, so every sweep runs on r = rank(X) "observations". The one-time
 //! eigendecomposition is single-threaded with canonical eigenvector signs, for determinism.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the algebra of MODEL.md
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
 use faer::{Mat, Par};
