@@ -111,6 +111,9 @@ pub struct Fixed {
     /// The whole hyperparameter vector (layout: see [`Sampler::hyper_names`]).
     pub hyper: Option<Vec<f64>>,
     pub sigma_w2: Option<f64>,
+    /// Clamp the inclusion indicators (β stays 0; block updates are skipped): tests of the
+    /// hyperparameter and polygenic updates against quadrature (MODEL.md §7.3).
+    pub delta: Option<Vec<bool>>,
 }
 
 /// Chain schedule and move settings.
@@ -746,6 +749,12 @@ impl<'a> Sampler<'a> {
             liab: vec![0.0; p],
             rss_perp: red.rss_perp,
         };
+        if let Some(dl) = &self.fixed.delta {
+            ch.delta.copy_from_slice(dl);
+            for (b, r) in self.prob.blocks.iter().enumerate() {
+                ch.active[b] = r.clone().filter(|&j| dl[j]).map(|j| j - r.start).collect();
+            }
+        }
         let d = ch.hyper.len();
         ch.l_theta = vec![0.0; d * d];
         for i in 0..d {
@@ -1118,8 +1127,10 @@ impl<'a> Sampler<'a> {
         rb: Option<&mut [f64]>,
     ) {
         let mut rb = rb;
-        for b in 0..self.prob.blocks.len() {
-            self.block_update(ch, b, rng, rb.as_deref_mut());
+        if self.fixed.delta.is_none() {
+            for b in 0..self.prob.blocks.len() {
+                self.block_update(ch, b, rng, rb.as_deref_mut());
+            }
         }
         if self.spec.polygenic {
             self.polygenic_update(ch, rng, burn);

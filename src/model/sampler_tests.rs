@@ -272,6 +272,7 @@ fn check(case: Case, d: &Data, sweeps: usize) {
         sigma_u2: Some(case.su2),
         hyper: case.fix_hyper.then(|| case.hyper.clone()),
         sigma_w2: Some(1.0),
+        delta: None,
     };
     let sched = Schedule {
         chains: 4,
@@ -856,4 +857,205 @@ fn sbc_bsbslmm() {
         failed.is_empty(),
         "SBC rank histograms not uniform for {failed:?}"
     );
+}
+
+/// Marginal mean and 5/50/95% quantiles of a discretized density on a uniform grid.
+fn grid_summary(x: &[f64], w: &[f64]) -> (f64, [f64; 3]) {
+    let z: f64 = w.iter().sum();
+    let mean = x.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / z;
+    let mut q = [0.0; 3];
+    for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
+        let mut acc = 0.0;
+        for (i, wi) in w.iter().enumerate() {
+            if acc + wi / z >= *level {
+                let h = if i + 1 < x.len() {
+                    x[i + 1] - x[i]
+                } else {
+                    x[i] - x[i - 1]
+                };
+                q[k] = x[i] - h / 2.0 + h * (level - acc) / (wi / z);
+                break;
+            }
+            acc += wi / z;
+        }
+    }
+    (mean, q)
+}
+
+fn sample_quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// MODEL.md §7.3: with δ clamped, the hyperparameter MH of bsBSLMM on (θ_b, w0, w1) matches a
+/// 3-D grid quadrature of H(θ), in means (5 MCSE) and 5/50/95% quantiles.
+#[test]
+fn hyper_mh_matches_3d_quadrature() {
+    let d = data(51);
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = vec![0..3, 3..7, 7..10];
+    let mut delta = vec![false; d.p];
+    delta[1] = true;
+    delta[8] = true;
+    delta[9] = true;
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &d.annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let fixed = Fixed {
+        sigma_e2: Some(SE2),
+        sigma_b2: Some(SB2),
+        sigma_u2: Some(0.1),
+        delta: Some(delta.clone()),
+        ..Fixed::default()
+    };
+    let sched = Schedule {
+        chains: 4,
+        burnin: 2000,
+        samples: 60_000,
+        store_draws: false,
+        ..Schedule::default()
+    };
+    let pr = Priors::default();
+    let s = Sampler::new(&prob, ModelSpec::BSBSLMM, pr, fixed, sched);
+    let chains = s.run(&crate::rng::fit_key(51, "quad", 3, 0));
+    // Exact: H(θ) on a grid (the same collapsed block likelihood, written independently here).
+    let (n_t, n_w0, n_w1) = (70usize, 70usize, 70usize);
+    let axis = |lo: f64, hi: f64, m: usize| -> Vec<f64> {
+        (0..m)
+            .map(|i| lo + (hi - lo) * (i as f64 + 0.5) / m as f64)
+            .collect()
+    };
+    let tb = axis(-9.0, 12.0, n_t);
+    let w0s = axis(-7.5, 3.0, n_w0);
+    let w1s = axis(-5.0, 5.0, n_w1);
+    let nb = 3f64;
+    let mut logw = vec![0.0; n_t * n_w0 * n_w1];
+    for (a, &t) in tb.iter().enumerate() {
+        let pi_b = nb.powf(-(1.0 - expit(t)));
+        let lp_t = -(1.0 + (-t).exp()).ln() - (1.0 + t.exp()).ln();
+        for (b, &w0) in w0s.iter().enumerate() {
+            for (c, &w1) in w1s.iter().enumerate() {
+                let pis: Vec<f64> = d.annot.iter().map(|x| expit(w0 + w1 * x)).collect();
+                let lp = lp_t
+                    - 0.5 * ((w0 - pr.w0_mean) / pr.w0_sd).powi(2)
+                    - 0.5 * (w1 / pr.w_sd).powi(2);
+                logw[(a * n_w0 + b) * n_w1 + c] = lp + block_prior(&delta, &blocks, pi_b, &pis);
+            }
+        }
+    }
+    let mx = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = logw.iter().map(|l| (l - mx).exp()).collect();
+    let marg = |axis_id: usize| -> Vec<f64> {
+        let m = [n_t, n_w0, n_w1][axis_id];
+        let mut out = vec![0.0; m];
+        for a in 0..n_t {
+            for b in 0..n_w0 {
+                for c in 0..n_w1 {
+                    out[[a, b, c][axis_id]] += w[(a * n_w0 + b) * n_w1 + c];
+                }
+            }
+        }
+        out
+    };
+    let off = TRACE_NAMES.len();
+    for (i, (name, ax)) in [("theta_b", &tb), ("w0", &w0s), ("w1", &w1s)]
+        .iter()
+        .enumerate()
+    {
+        let (mean, q) = grid_summary(ax, &marg(i));
+        let traces: Vec<Vec<f64>> = chains.iter().map(|c| c.traces[off + i].clone()).collect();
+        let mut all: Vec<f64> = traces.iter().flatten().copied().collect();
+        let m = all.iter().sum::<f64>() / all.len() as f64;
+        let se = mcse(&traces);
+        assert!(
+            (m - mean).abs() < 5.0 * se,
+            "{name}: MH mean {m:.4}, quadrature {mean:.4}, 5 MCSE {:.4}",
+            5.0 * se
+        );
+        let sd = (all.iter().map(|x| (x - m).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+        for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
+            let got = sample_quantile(&mut all, *level);
+            assert!(
+                (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
+                "{name} q{level}: MH {got:.4}, quadrature {:.4}",
+                q[k]
+            );
+        }
+    }
+}
+
+/// MODEL.md §7.3: σ_u² by MH (u integrated out) matches 1-D quadrature of its posterior given
+/// σ_e² and β = 0 (δ clamped empty).
+#[test]
+fn polygenic_variance_matches_1d_quadrature() {
+    let d = data(52);
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = singletons(d.p);
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &d.annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let fixed = Fixed {
+        sigma_e2: Some(SE2),
+        sigma_b2: Some(SB2),
+        hyper: Some(vec![0.0]),
+        delta: Some(vec![false; d.p]),
+        ..Fixed::default()
+    };
+    let sched = Schedule {
+        chains: 4,
+        burnin: 2000,
+        samples: 60_000,
+        store_draws: false,
+        ..Schedule::default()
+    };
+    let pr = Priors::default();
+    let s = Sampler::new(&prob, ModelSpec::BSLMM, pr, fixed, sched);
+    let chains = s.run(&crate::rng::fit_key(52, "quad-u", 1, 0));
+    // p(σ_u² | ỹ) ∝ SIχ²(σ_u²; ν_u, S_u²) Π_i N(ỹ_i; 0, σ_e² + σ_u² d_i), on a grid of σ_u².
+    let m = 20_000;
+    let xs: Vec<f64> = (0..m).map(|i| 8.0 * (i as f64 + 0.5) / m as f64).collect();
+    let w: Vec<f64> = {
+        let lw: Vec<f64> = xs
+            .iter()
+            .map(|&su| {
+                let mut l = -(pr.nu_u / 2.0 + 1.0) * su.ln() - pr.nu_u * pr.s2_u / (2.0 * su);
+                for (y, di) in red.yt.iter().zip(&red.d) {
+                    let v = SE2 + su * di;
+                    l -= 0.5 * (v.ln() + y * y / v);
+                }
+                l
+            })
+            .collect();
+        let mx = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        lw.iter().map(|l| (l - mx).exp()).collect()
+    };
+    let (mean, q) = grid_summary(&xs, &w);
+    let traces: Vec<Vec<f64>> = chains.iter().map(|c| c.traces[2].clone()).collect();
+    let mut all: Vec<f64> = traces.iter().flatten().copied().collect();
+    let mm = all.iter().sum::<f64>() / all.len() as f64;
+    let se = mcse(&traces);
+    assert!(
+        (mm - mean).abs() < 5.0 * se,
+        "sigma_u2 mean: MH {mm:.5}, quadrature {mean:.5}, 5 MCSE {:.5}",
+        5.0 * se
+    );
+    let sd = (all.iter().map(|x| (x - mm).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+    for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
+        let got = sample_quantile(&mut all, *level);
+        assert!(
+            (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
+            "sigma_u2 q{level}: MH {got:.5}, quadrature {:.5}",
+            q[k]
+        );
+    }
 }
