@@ -14,6 +14,9 @@ pub struct Gene {
     pub annot: Vec<f64>,
     pub n: usize,
     pub n_eff: usize,
+    /// Raw dosages (column-major n×p) and expression, for whole-gene fits.
+    pub dosage: Vec<f32>,
+    pub expression: Vec<f64>,
 }
 
 pub fn gene(n: usize, p: usize, seed: u64) -> Gene {
@@ -52,5 +55,7 @@ pub fn gene(n: usize, p: usize, seed: u64) -> Gene {
         annot,
         n: d.n,
         n_eff: d.n_eff,
+        dosage: g,
+        expression: e,
     }
 }

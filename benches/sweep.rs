@@ -54,5 +54,46 @@ fn sweeps(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sweeps);
+fn whole_gene(c: &mut Criterion) {
+    use bsbslmm::model::fit::{fit_gene, GeneData, MethodModel, MethodSettings};
+    let g = common::gene(370, 2000, 2);
+    let n = g.n;
+    let ids: Vec<String> = (0..n).map(|i| format!("S{i:04}")).collect();
+    let folds = bsbslmm::rng::assign_folds(1, &ids, 5);
+    let data = GeneData {
+        gene_id: "bench",
+        n_all: n,
+        p: g.red.p,
+        dosage: &g.dosage,
+        expression: &g.expression,
+        cov: &[],
+        q0: 0,
+        folds: &folds,
+        n_folds: 5,
+        blocks: &g.blocks,
+        annot: &g.annot,
+        k: 1,
+        sample_ids: &ids,
+    };
+    let settings = MethodSettings {
+        model: MethodModel::Sampler(ModelSpec::BSBSLMM),
+        schedule: Schedule {
+            chains: 2,
+            burnin: 100,
+            samples: 200,
+            ..Schedule::default()
+        },
+        priors: Priors::default(),
+        seed: 1,
+        inner_folds: 10,
+    };
+    let mut group = c.benchmark_group("whole_gene_p2000");
+    group.sample_size(10);
+    group.bench_function("bsbslmm_5fold_plus_full_2x300_sweeps", |b| {
+        b.iter(|| fit_gene(&data, &settings).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sweeps, whole_gene);
 criterion_main!(benches);

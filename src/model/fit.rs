@@ -384,7 +384,7 @@ fn summarize(
     post.n_draws = total as usize;
     let mut draws = SparseDraws::new(p);
     for c in chains {
-        for t in 0..c.n_draws {
+        for t in 0..c.draw_ptr.len() - 1 {
             let r = c.draw_ptr[t]..c.draw_ptr[t + 1];
             draws.push_draw(&c.draw_idx[r.clone()], &c.draw_val[r]);
         }

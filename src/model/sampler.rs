@@ -130,6 +130,10 @@ pub struct Schedule {
     pub n_u: usize,
     /// Keep the sparse effect draws (needed for exact CIs).
     pub store_draws: bool,
+    /// Memory cap on the stored draws of one fit, all chains together (MODEL.md §6): past it,
+    /// stored draws are thinned by the smallest power of two that fits, decided from the mean
+    /// number of active SNPs during burn-in.
+    pub draw_cap_bytes: usize,
 }
 
 impl Default for Schedule {
@@ -144,6 +148,7 @@ impl Default for Schedule {
             n_hyper: 3,
             n_u: 3,
             store_draws: true,
+            draw_cap_bytes: 256 << 20,
         }
     }
 }
@@ -208,7 +213,8 @@ pub struct ChainOut {
     pub block_incl: Vec<f64>,
     pub pz_sum: Vec<f64>,
     pub u_sum: Vec<f64>,
-    /// Sparse draws: for draw t, entries draw_ptr[t]..draw_ptr[t+1] of draw_idx/draw_val.
+    /// Stored sparse draws: for stored draw t, entries draw_ptr[t]..draw_ptr[t+1] of
+    /// draw_idx/draw_val (`draw_ptr.len() - 1` draws; see `store_thin`).
     pub draw_ptr: Vec<usize>,
     pub draw_idx: Vec<u32>,
     pub draw_val: Vec<f32>,
@@ -218,6 +224,8 @@ pub struct ChainOut {
     pub accept: Acceptance,
     /// Final hyperparameter proposal scale (for reporting).
     pub hyper_scale: f64,
+    /// Every `store_thin`-th kept draw is stored in the sparse store (1 = all).
+    pub store_thin: usize,
 }
 
 /// Acceptance counters.
@@ -1156,9 +1164,21 @@ impl<'a> Sampler<'a> {
         let p = red.p;
         let nb = self.prob.blocks.len();
         let mut ch = self.init_chain(rng);
+        let mut active_sum = 0.0;
         for t in 0..self.sched.burnin {
             self.sweep(&mut ch, rng, t, true, None);
+            active_sum += ch.delta.iter().filter(|&&d| d).count() as f64;
         }
+        let mean_active = if self.sched.burnin > 0 {
+            active_sum / self.sched.burnin as f64
+        } else {
+            0.0
+        };
+        let store_thin = crate::model::summary::thinning_for_cap(
+            self.sched.samples,
+            mean_active,
+            self.sched.draw_cap_bytes / self.sched.chains.max(1),
+        );
         ch.hist = Vec::new();
         ch.hist.shrink_to_fit();
         let names = self.hyper_names();
@@ -1178,6 +1198,7 @@ impl<'a> Sampler<'a> {
             traces: vec![Vec::new(); TRACE_NAMES.len() + names.len()],
             accept: Acceptance::default(),
             hyper_scale: ch.lambda_adapt,
+            store_thin,
         };
         let mut rb = vec![0.0; p];
         let total = self.sched.samples * self.sched.thin;
@@ -1196,6 +1217,7 @@ impl<'a> Sampler<'a> {
     fn record(&self, ch: &Chain, rb: &[f64], out: &mut ChainOut) {
         let red = self.prob.red;
         out.n_draws += 1;
+        let store = self.sched.store_draws && (out.n_draws - 1) % out.store_thin == 0;
         let mut s = 0usize;
         for j in 0..red.p {
             out.rb_sum[j] += rb[j];
@@ -1208,13 +1230,15 @@ impl<'a> Sampler<'a> {
                 if b > 0.0 {
                     out.pos_count[j] += 1.0;
                 }
-                if self.sched.store_draws {
+                if store {
                     out.draw_idx.push(j as u32);
                     out.draw_val.push(b as f32);
                 }
             }
         }
-        out.draw_ptr.push(out.draw_idx.len());
+        if store {
+            out.draw_ptr.push(out.draw_idx.len());
+        }
         let mut active_blocks = 0usize;
         for (b, a) in ch.active.iter().enumerate() {
             if a.is_empty() {

@@ -294,6 +294,7 @@ fn check(case: Case, d: &Data, sweeps: usize) {
     let mut bip_tr = vec![vec![Vec::new(); chains.len()]; case.blocks.len()];
     let mut total = 0.0;
     for (c, ch) in chains.iter().enumerate() {
+        assert_eq!(ch.store_thin, 1);
         for t in 0..ch.n_draws {
             let mut beta = vec![0.0; p];
             let mut cfg = 0usize;
@@ -1056,6 +1057,51 @@ fn polygenic_variance_matches_1d_quadrature() {
             (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
             "sigma_u2 q{level}: MH {got:.5}, quadrature {:.5}",
             q[k]
+        );
+    }
+}
+
+/// MODEL.md §6 memory bound: a cap far below the projected size thins the stored draws by a
+/// power of two decided after burn-in, and the summaries still come out.
+#[test]
+fn stored_draws_respect_the_memory_cap() {
+    let d = data(61);
+    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    let blocks = vec![0..3, 3..7, 7..10];
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &d.annot,
+        k: 1,
+        n: d.n,
+        n_eff: d.n_eff,
+    };
+    let sched = Schedule {
+        chains: 2,
+        burnin: 200,
+        samples: 4000,
+        draw_cap_bytes: 2 * 12 * 1000,
+        ..Schedule::default()
+    };
+    let s = Sampler::new(
+        &prob,
+        ModelSpec::BSLMM,
+        Priors::default(),
+        Fixed::default(),
+        sched,
+    );
+    for c in s.run(&crate::rng::fit_key(61, "cap", 1, 0)) {
+        assert!(
+            c.store_thin.is_power_of_two() && c.store_thin > 1,
+            "thin {}",
+            c.store_thin
+        );
+        let stored = c.draw_ptr.len() - 1;
+        assert_eq!(stored, c.n_draws.div_ceil(c.store_thin));
+        assert!(
+            c.draw_idx.len() * 12 <= 2 * 12 * 1000 * 3,
+            "{} entries",
+            c.draw_idx.len()
         );
     }
 }
