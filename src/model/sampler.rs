@@ -1217,7 +1217,7 @@ impl<'a> Sampler<'a> {
     fn record(&self, ch: &Chain, rb: &[f64], out: &mut ChainOut) {
         let red = self.prob.red;
         out.n_draws += 1;
-        let store = self.sched.store_draws && (out.n_draws - 1) % out.store_thin == 0;
+        let store = self.sched.store_draws && (out.n_draws - 1).is_multiple_of(out.store_thin);
         let mut s = 0usize;
         for j in 0..red.p {
             out.rb_sum[j] += rb[j];
