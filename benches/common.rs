@@ -8,6 +8,7 @@ use bsbslmm::model::preprocess::build_design;
 use bsbslmm::model::reduce::{reduce, Reduced};
 use rand::{RngExt, SeedableRng};
 
+#[allow(dead_code)] // each bench binary uses a different subset
 pub struct Gene {
     pub red: Reduced,
     pub blocks: Vec<Range<usize>>,
