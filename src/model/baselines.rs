@@ -653,10 +653,8 @@ impl<'a> CovarianceSolver<'a> {
         }
     }
 
-    /// One coordinate update of variable `k`; returns `xv_k·Δa_k²`. With `active_only`, the
-    /// gradient is updated for the active set only (glmnet's inner loop); [`Self::active_fit`]
-    /// brings the inactive gradients up to date afterwards.
-    fn update(&mut self, k: usize, ab: f64, dem: f64, active_only: bool) -> f64 {
+    /// One coordinate update of variable `k`; returns `xv_k·Δa_k²`.
+    fn update(&mut self, k: usize, ab: f64, dem: f64) -> f64 {
         let ak = self.a[k];
         let xvk = self.s.xv[k];
         let u = self.g[k] + ak * xvk;
@@ -695,15 +693,8 @@ impl<'a> CovarianceSolver<'a> {
         };
         let del = new - ak;
         self.rsq += del * (2.0 * self.g[k] - del * xvk);
-        if active_only {
-            let c = &self.cache[l];
-            for &j in &self.active {
-                self.g[j] -= c[j] * del;
-            }
-        } else {
-            for (gj, cj) in self.g.iter_mut().zip(&self.cache[l]) {
-                *gj -= cj * del;
-            }
+        for (gj, cj) in self.g.iter_mut().zip(&self.cache[l]) {
+            *gj -= cj * del;
         }
         xvk * del * del
     }
@@ -713,7 +704,7 @@ impl<'a> CovarianceSolver<'a> {
         let mut dlx = 0.0f64;
         for l in 0..self.active.len() {
             let k = self.active[l];
-            dlx = dlx.max(self.update(k, ab, dem, true));
+            dlx = dlx.max(self.update(k, ab, dem));
         }
         dlx
     }
@@ -727,29 +718,12 @@ impl<'a> CovarianceSolver<'a> {
         lam: f64,
     ) -> Result<(), BaselineError> {
         self.warm = true;
-        let start: Vec<f64> = self.active.iter().map(|&k| self.a[k]).collect();
         loop {
             self.tick(opts, lam)?;
             if self.active_pass(ab, dem) < opts.tol {
-                break;
+                return Ok(());
             }
         }
-        let da: Vec<f64> = self
-            .active
-            .iter()
-            .zip(&start)
-            .map(|(&k, a0)| self.a[k] - a0)
-            .collect();
-        for j in 0..self.s.p {
-            if self.slot[j].is_none() && self.s.ju[j] {
-                let mut s = 0.0;
-                for (l, d) in da.iter().enumerate() {
-                    s += d * self.cache[l][j];
-                }
-                self.g[j] -= s;
-            }
-        }
-        Ok(())
     }
 
     fn tick(&mut self, opts: &EnetOptions, lam: f64) -> Result<(), BaselineError> {
@@ -780,7 +754,7 @@ impl<'a> CovarianceSolver<'a> {
             let mut dlx = 0.0f64;
             for k in 0..self.s.p {
                 if self.s.ju[k] {
-                    dlx = dlx.max(self.update(k, ab, dem, false));
+                    dlx = dlx.max(self.update(k, ab, dem));
                 }
             }
             if dlx < opts.tol {
