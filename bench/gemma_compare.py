@@ -377,6 +377,9 @@ def table(args, cache, genes, gem):
              f"--samples {args.samples}`, ±100 kb cis window, 5-fold CV (folds from our prepare cache). "
              "Test r = Pearson r between predictions and covariate-residualized held-out expression "
              "(residualization fitted on training samples only), averaged over the 5 folds.\n")
+    part = getattr(args, "partial", None)
+    if part and part[0] < part[1]:
+        L.append(f"**PARTIAL: GEMMA has finished {part[0]} of {part[1]} genes; the run is incomplete.**\n")
     L.append("## Per gene: mean test r over folds (pooled r in the TSV)\n")
     hdr = ["gene", "p", "K", "h²sp", "GEMMA", "bslmm", "block_only", "bsbslmm", "bayesc_annot",
            "ridge", "enet", "t GEMMA (s)", "t bslmm (s)", "t bsbslmm (s)"]
@@ -508,6 +511,7 @@ def main():
             args.work, "gemma", g, f"fold{k}", "result.json")) for k in range(1, args.folds + 1))]
         if len(have) < len(genes):
             log(f"--table-only: GEMMA finished for {len(have)} of {len(genes)} genes; tabulating those")
+        args.partial = (len(have), len(genes))
         genes = have
     gem = gemma_all(args, cache, genes)
     table(args, cache, genes, gem)
