@@ -1324,7 +1324,6 @@ impl<'a> Sampler<'a> {
     /// One draw of every parameter from the prior, written into a chain state.
     fn prior_draw(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
         let pr = self.priors;
-        let p = self.prob.red.p;
         ch.sigma_e2 = draw_sichi2(rng, pr.nu_e, pr.s2_e);
         ch.sigma_b2 = draw_sichi2(rng, pr.nu_b, pr.s2_b);
         ch.sigma_u2 = if self.spec.polygenic {
@@ -1378,7 +1377,6 @@ impl<'a> Sampler<'a> {
         for i in 0..red.r {
             ch.u[i] = (ch.sigma_u2 * red.d[i]).sqrt() * std_normal(rng);
         }
-        let _ = p;
     }
 
     fn geweke_functionals(&self, ch: &Chain) -> Vec<f64> {
