@@ -126,6 +126,8 @@ pub struct Posterior {
     pub ess_bulk: Vec<f64>,
     pub ess_tail: Vec<f64>,
     pub max_pip_diff: f64,
+    /// Bulk ESS of the δ_j indicator traces (stored draws) for SNPs with PIP > 0.1, NaN otherwise.
+    pub ess_delta: Vec<f64>,
     pub accept_swap: f64,
     pub accept_hyper: f64,
     pub accept_u: f64,
@@ -445,6 +447,31 @@ fn summarize(
         .collect();
     let refs: Vec<&[f64]> = per_chain.iter().map(|v| v.as_slice()).collect();
     post.max_pip_diff = diagnostics::max_pip_disagreement(&refs);
+    post.ess_delta = vec![f64::NAN; p];
+    let watched: Vec<usize> = (0..p).filter(|&j| post.pip[j] > 0.1).collect();
+    if !watched.is_empty() {
+        let slot: std::collections::BTreeMap<usize, usize> =
+            watched.iter().enumerate().map(|(i, &j)| (j, i)).collect();
+        let mut traces = vec![Vec::with_capacity(chains.len()); watched.len()];
+        for c in chains {
+            let stored = c.draw_ptr.len() - 1;
+            let mut tr = vec![vec![0.0; stored]; watched.len()];
+            for t in 0..stored {
+                for e in c.draw_ptr[t]..c.draw_ptr[t + 1] {
+                    if let Some(&i) = slot.get(&(c.draw_idx[e] as usize)) {
+                        tr[i][t] = 1.0;
+                    }
+                }
+            }
+            for (i, v) in tr.into_iter().enumerate() {
+                traces[i].push(v);
+            }
+        }
+        for (i, &j) in watched.iter().enumerate() {
+            let refs: Vec<&[f64]> = traces[i].iter().map(|v| v.as_slice()).collect();
+            post.ess_delta[j] = diagnostics::ess_bulk(&refs);
+        }
+    }
     let rate = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
     let sum = |f: fn(&ChainOut) -> (u64, u64)| {
         chains

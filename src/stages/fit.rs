@@ -388,6 +388,7 @@ fn write_gene(
         d.vec("rhat", &post.rhat)?;
         d.vec("ess_bulk", &post.ess_bulk)?;
         d.vec("ess_tail", &post.ess_tail)?;
+        d.vec("ess_delta", &post.ess_delta)?;
         d.attr("max_pip_diff", post.max_pip_diff)?;
         d.attr("accept_swap", post.accept_swap)?;
         d.attr("accept_hyper", post.accept_hyper)?;

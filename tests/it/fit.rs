@@ -112,7 +112,7 @@ for f in glob.glob(sys.argv[1] + "/fit/*/*/*.h5"):
     if h.attrs["model"] in ("bslmm", "bsbslmm", "bayesc_annot"):
         for d in ["posterior/pip_rb", "posterior/beta_sd", "posterior/ci_lo", "posterior/ci_hi",
                   "posterior/p_positive", "blocks/bip", "blocks/p_gate_on", "hyper/sigma_e2", "hyper/pve",
-                  "diagnostics/rhat", "diagnostics/ess_bulk", "diagnostics/ess_tail"]:
+                  "diagnostics/rhat", "diagnostics/ess_bulk", "diagnostics/ess_tail", "diagnostics/ess_delta"]:
             assert d in h, (f, d)
         assert h["hyper/sigma_e2"].shape == (2, 120)
         pip = h["posterior/pip"][:]
@@ -120,6 +120,8 @@ for f in glob.glob(sys.argv[1] + "/fit/*/*/*.h5"):
         lo, hi, act = h["posterior/ci_lo"][:], h["posterior/ci_hi"][:], h["posterior/active"][:]
         assert np.array_equal(act.astype(bool), (lo > 0) | (hi < 0))
         assert np.all(pip[act.astype(bool)] >= 0.975)
+        ed = h["diagnostics/ess_delta"][:]
+        assert np.array_equal(np.isfinite(ed), pip > 0.1) or not np.any(pip > 0.1) and np.all(np.isnan(ed))
 print("ok")
 "#;
     py(layout, &[&dir.path().join("out1")]);
