@@ -258,9 +258,7 @@ fn invalid(what: &'static str, value: f64, expected: &'static str) -> BaselineEr
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(u, v)| u * v).sum()
-}
+use crate::model::reduce::dot;
 
 /// Ridge regression at a fixed penalty: `β = (XᵀX + λI)⁻¹Xᵀy`, no intercept, no rescaling.
 ///

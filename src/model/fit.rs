@@ -172,6 +172,8 @@ pub fn metrics(y: &[f64], yhat: &[f64]) -> (f64, f64, f64) {
 struct FoldFit {
     weights: Vec<f64>,
     chains: Option<Vec<ChainOut>>,
+    /// Names of the sampler's hyperparameter traces (after [`TRACE_NAMES`]).
+    hyper_names: Vec<String>,
 }
 
 fn remap_blocks(blocks: &[Range<usize>], kept: &[usize]) -> Vec<Range<usize>> {
@@ -255,7 +257,7 @@ pub fn fit_gene(g: &GeneData, m: &MethodSettings) -> Result<GeneFit, FitError> {
     out.n_train_all = all.len();
     out.p_used = design.p;
     out.sd_y = design.sd_y;
-    out.posterior = summarize(g, &design, &fit, m);
+    out.posterior = summarize(g, &design, &fit);
     Ok(out)
 }
 
@@ -292,6 +294,7 @@ fn fit_fold(
             FoldFit {
                 weights,
                 chains: Some(chains),
+                hyper_names: sampler.hyper_names(),
             }
         }
         MethodModel::Ridge => {
@@ -305,6 +308,7 @@ fn fit_fold(
             FoldFit {
                 weights: r.beta,
                 chains: None,
+                hyper_names: Vec::new(),
             }
         }
         MethodModel::Enet => {
@@ -324,6 +328,7 @@ fn fit_fold(
             FoldFit {
                 weights: r.beta,
                 chains: None,
+                hyper_names: Vec::new(),
             }
         }
     };
@@ -351,12 +356,7 @@ fn posterior_weights(red: &crate::model::reduce::Reduced, chains: &[ChainOut]) -
     w
 }
 
-fn summarize(
-    g: &GeneData,
-    d: &crate::model::preprocess::Design,
-    fit: &FoldFit,
-    m: &MethodSettings,
-) -> Posterior {
+fn summarize(g: &GeneData, d: &crate::model::preprocess::Design, fit: &FoldFit) -> Posterior {
     let p = d.p;
     let mut post = Posterior {
         snp_index: d.snp_kept.iter().map(|&j| j as u32).collect(),
@@ -409,23 +409,7 @@ fn summarize(
         .map(|b| chains.iter().map(|c| c.pz_sum[b]).sum::<f64>() / total)
         .collect();
     let mut names: Vec<String> = TRACE_NAMES.iter().map(|s| s.to_string()).collect();
-    let n_hyper = chains[0].traces.len() - TRACE_NAMES.len();
-    let hyper_names = match m.model {
-        MethodModel::Sampler(s) if s.prior == crate::model::sampler::SnpPrior::Bslmm => {
-            vec!["theta".to_string()]
-        }
-        MethodModel::Sampler(s) if s.gate => {
-            let mut v = vec!["theta_b".to_string(), "w0".to_string()];
-            v.extend((1..n_hyper.saturating_sub(1)).map(|k| format!("w{k}")));
-            v
-        }
-        _ => {
-            let mut v = vec!["w0".to_string()];
-            v.extend((1..n_hyper).map(|k| format!("w{k}")));
-            v
-        }
-    };
-    names.extend(hyper_names.into_iter().take(n_hyper));
+    names.extend(fit.hyper_names.iter().cloned());
     post.trace_names = names;
     post.traces = (0..chains[0].traces.len())
         .map(|i| chains.iter().map(|c| c.traces[i].clone()).collect())

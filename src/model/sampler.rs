@@ -222,8 +222,6 @@ pub struct ChainOut {
     pub traces: Vec<Vec<f64>>,
     /// Per-SNP inclusion indicator traces are not stored; PIP per chain is pip_count / n_draws.
     pub accept: Acceptance,
-    /// Final hyperparameter proposal scale (for reporting).
-    pub hyper_scale: f64,
     /// Every `store_thin`-th kept draw is stored in the sparse store (1 = all).
     pub store_thin: usize,
 }
@@ -273,17 +271,10 @@ fn expit(x: f64) -> f64 {
 
 /// log Φ(x), accurate in both tails.
 pub fn log_phi(x: f64) -> f64 {
-    if x > -30.0 {
-        let c = if x > 0.0 {
-            1.0 - normal::sf(x)
-        } else {
-            normal::sf(-x)
-        };
-        if x > 5.0 {
-            (-normal::sf(x)).ln_1p()
-        } else {
-            c.ln()
-        }
+    if x > 5.0 {
+        (-normal::sf(x)).ln_1p()
+    } else if x > -30.0 {
+        normal::cdf(x).ln()
     } else {
         // Asymptotic series for the lower tail.
         let z = -x;
@@ -1197,7 +1188,6 @@ impl<'a> Sampler<'a> {
             draw_val: Vec::new(),
             traces: vec![Vec::new(); TRACE_NAMES.len() + names.len()],
             accept: Acceptance::default(),
-            hyper_scale: ch.lambda_adapt,
             store_thin,
         };
         let mut rb = vec![0.0; p];

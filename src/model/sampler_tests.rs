@@ -888,31 +888,22 @@ fn sample_quantile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * q).round() as usize]
 }
 
-/// MODEL.md §7.3: with δ clamped, the hyperparameter MH of bsBSLMM on (θ_b, w0, w1) matches a
-/// 3-D grid quadrature of H(θ), in means (5 MCSE) and 5/50/95% quantiles.
-#[test]
-fn hyper_mh_matches_3d_quadrature() {
-    let d = data(51);
+/// Runs 4 chains × (2,000 + 60,000) sweeps with δ and the given quantities clamped.
+fn run_clamped(
+    d: &Data,
+    blocks: &[Range<usize>],
+    spec: ModelSpec,
+    fixed: Fixed,
+    name: &str,
+) -> Vec<ChainOut> {
     let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
-    let blocks = vec![0..3, 3..7, 7..10];
-    let mut delta = vec![false; d.p];
-    delta[1] = true;
-    delta[8] = true;
-    delta[9] = true;
     let prob = Problem {
         red: &red,
-        blocks: &blocks,
+        blocks,
         annot: &d.annot,
         k: 1,
         n: d.n,
         n_eff: d.n_eff,
-    };
-    let fixed = Fixed {
-        sigma_e2: Some(SE2),
-        sigma_b2: Some(SB2),
-        sigma_u2: Some(0.1),
-        delta: Some(delta.clone()),
-        ..Fixed::default()
     };
     let sched = Schedule {
         chains: 4,
@@ -921,9 +912,51 @@ fn hyper_mh_matches_3d_quadrature() {
         store_draws: false,
         ..Schedule::default()
     };
+    Sampler::new(&prob, spec, Priors::default(), fixed, sched)
+        .run(&crate::rng::fit_key(51, name, 0, 0))
+}
+
+/// Mean within 5 MCSE and 5/50/95% quantiles within 0.06 sd + 3 MCSE of a grid posterior.
+fn assert_matches_grid(name: &str, traces: &[Vec<f64>], grid: &[f64], w: &[f64]) {
+    let (mean, q) = grid_summary(grid, w);
+    let mut all: Vec<f64> = traces.iter().flatten().copied().collect();
+    let m = all.iter().sum::<f64>() / all.len() as f64;
+    let se = mcse(traces);
+    assert!(
+        (m - mean).abs() < 5.0 * se,
+        "{name}: MH mean {m:.5}, quadrature {mean:.5}, 5 MCSE {:.5}",
+        5.0 * se
+    );
+    let sd = (all.iter().map(|x| (x - m).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+    for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
+        let got = sample_quantile(&mut all, *level);
+        assert!(
+            (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
+            "{name} q{level}: MH {got:.5}, quadrature {:.5}",
+            q[k]
+        );
+    }
+}
+
+/// MODEL.md §7.3: with δ clamped, the hyperparameter MH of bsBSLMM on (θ_b, w0, w1) matches a
+/// 3-D grid quadrature of H(θ), in means (5 MCSE) and 5/50/95% quantiles.
+#[test]
+fn hyper_mh_matches_3d_quadrature() {
+    let d = data(51);
+    let blocks = vec![0..3, 3..7, 7..10];
+    let mut delta = vec![false; d.p];
+    delta[1] = true;
+    delta[8] = true;
+    delta[9] = true;
+    let fixed = Fixed {
+        sigma_e2: Some(SE2),
+        sigma_b2: Some(SB2),
+        sigma_u2: Some(0.1),
+        delta: Some(delta.clone()),
+        ..Fixed::default()
+    };
+    let chains = run_clamped(&d, &blocks, ModelSpec::BSBSLMM, fixed, "quad");
     let pr = Priors::default();
-    let s = Sampler::new(&prob, ModelSpec::BSBSLMM, pr, fixed, sched);
-    let chains = s.run(&crate::rng::fit_key(51, "quad", 3, 0));
     // Exact: H(θ) on a grid (the same collapsed block likelihood, written independently here).
     let (n_t, n_w0, n_w1) = (70usize, 70usize, 70usize);
     let axis = |lo: f64, hi: f64, m: usize| -> Vec<f64> {
@@ -968,25 +1001,8 @@ fn hyper_mh_matches_3d_quadrature() {
         .iter()
         .enumerate()
     {
-        let (mean, q) = grid_summary(ax, &marg(i));
         let traces: Vec<Vec<f64>> = chains.iter().map(|c| c.traces[off + i].clone()).collect();
-        let mut all: Vec<f64> = traces.iter().flatten().copied().collect();
-        let m = all.iter().sum::<f64>() / all.len() as f64;
-        let se = mcse(&traces);
-        assert!(
-            (m - mean).abs() < 5.0 * se,
-            "{name}: MH mean {m:.4}, quadrature {mean:.4}, 5 MCSE {:.4}",
-            5.0 * se
-        );
-        let sd = (all.iter().map(|x| (x - m).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
-        for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
-            let got = sample_quantile(&mut all, *level);
-            assert!(
-                (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
-                "{name} q{level}: MH {got:.4}, quadrature {:.4}",
-                q[k]
-            );
-        }
+        assert_matches_grid(name, &traces, ax, &marg(i));
     }
 }
 
@@ -996,15 +1012,6 @@ fn hyper_mh_matches_3d_quadrature() {
 fn polygenic_variance_matches_1d_quadrature() {
     let d = data(52);
     let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
-    let blocks = singletons(d.p);
-    let prob = Problem {
-        red: &red,
-        blocks: &blocks,
-        annot: &d.annot,
-        k: 1,
-        n: d.n,
-        n_eff: d.n_eff,
-    };
     let fixed = Fixed {
         sigma_e2: Some(SE2),
         sigma_b2: Some(SB2),
@@ -1012,16 +1019,8 @@ fn polygenic_variance_matches_1d_quadrature() {
         delta: Some(vec![false; d.p]),
         ..Fixed::default()
     };
-    let sched = Schedule {
-        chains: 4,
-        burnin: 2000,
-        samples: 60_000,
-        store_draws: false,
-        ..Schedule::default()
-    };
+    let chains = run_clamped(&d, &singletons(d.p), ModelSpec::BSLMM, fixed, "quad-u");
     let pr = Priors::default();
-    let s = Sampler::new(&prob, ModelSpec::BSLMM, pr, fixed, sched);
-    let chains = s.run(&crate::rng::fit_key(52, "quad-u", 1, 0));
     // p(σ_u² | ỹ) ∝ SIχ²(σ_u²; ν_u, S_u²) Π_i N(ỹ_i; 0, σ_e² + σ_u² d_i), on a grid of σ_u².
     let m = 20_000;
     let xs: Vec<f64> = (0..m).map(|i| 8.0 * (i as f64 + 0.5) / m as f64).collect();
@@ -1040,25 +1039,8 @@ fn polygenic_variance_matches_1d_quadrature() {
         let mx = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         lw.iter().map(|l| (l - mx).exp()).collect()
     };
-    let (mean, q) = grid_summary(&xs, &w);
     let traces: Vec<Vec<f64>> = chains.iter().map(|c| c.traces[2].clone()).collect();
-    let mut all: Vec<f64> = traces.iter().flatten().copied().collect();
-    let mm = all.iter().sum::<f64>() / all.len() as f64;
-    let se = mcse(&traces);
-    assert!(
-        (mm - mean).abs() < 5.0 * se,
-        "sigma_u2 mean: MH {mm:.5}, quadrature {mean:.5}, 5 MCSE {:.5}",
-        5.0 * se
-    );
-    let sd = (all.iter().map(|x| (x - mm).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
-    for (k, level) in [0.05, 0.5, 0.95].iter().enumerate() {
-        let got = sample_quantile(&mut all, *level);
-        assert!(
-            (got - q[k]).abs() < 0.06 * sd + 3.0 * se,
-            "sigma_u2 q{level}: MH {got:.5}, quadrature {:.5}",
-            q[k]
-        );
-    }
+    assert_matches_grid("sigma_u2", &traces, &xs, &w);
 }
 
 /// MODEL.md §6 memory bound: a cap far below the projected size thins the stored draws by a

@@ -90,14 +90,11 @@ fn open_cache(path: &Path) -> Result<Cache, FitStageError> {
         .dataset("values")
         .and_then(|d| d.read_raw::<f64>())
         .map_err(err)?;
-    let t = file.group("gene_table").map_err(err)?;
-    let ids = read_strings(&t, "gene_id").map_err(err)?;
-    let status = read_strings(&t, "status").map_err(err)?;
-    let genes = ids
+    let genes = crate::stages::prepare::read_gene_table(&file)
+        .map_err(err)?
         .into_iter()
-        .zip(status)
-        .filter(|(_, s)| s == "ok")
-        .map(|(g, _)| g)
+        .filter(|r| r.status == "ok")
+        .map(|r| r.gene_id)
         .collect();
     Ok(Cache {
         path: path.to_path_buf(),

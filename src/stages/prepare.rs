@@ -831,6 +831,32 @@ fn write_gene(genes: Out, r: &GeneResult, p: &Prepared, config: &Config) -> Resu
     Ok(())
 }
 
+/// One row of a prepare cache's `/gene_table`.
+#[derive(Debug, Clone)]
+pub struct GeneRow {
+    pub gene_id: String,
+    pub status: String,
+    pub reason: String,
+}
+
+/// Reads `/gene_table` (gene id, status, reason) of an open prepare cache.
+pub fn read_gene_table(file: &hdf5::File) -> hdf5::Result<Vec<GeneRow>> {
+    let t = file.group("gene_table")?;
+    let ids = store::read_strings(&t, "gene_id")?;
+    let status = store::read_strings(&t, "status")?;
+    let reason = store::read_strings(&t, "reason")?;
+    Ok(ids
+        .into_iter()
+        .zip(status)
+        .zip(reason)
+        .map(|((gene_id, status), reason)| GeneRow {
+            gene_id,
+            status,
+            reason,
+        })
+        .collect())
+}
+
 fn write_table(root: Out, table: &[GeneResult]) -> Result<(), StoreError> {
     let t = root.group("gene_table")?;
     let o = t.out();

@@ -75,17 +75,13 @@ fn fit_state(config: &Config, method: &str, chrom: &str) -> State {
     if !store::is_complete(&cache) {
         return State::Pending;
     }
-    let genes: Vec<String> = match read_gene_table(&cache) {
-        Ok(State::Done { problems, .. }) => {
-            let all = hdf5::File::open(&cache)
-                .and_then(|f| f.group("gene_table"))
-                .and_then(|t| store::read_strings(&t, "gene_id"))
-                .unwrap_or_default();
-            all.into_iter()
-                .filter(|g| !problems.iter().any(|(p, _, _)| p == g))
-                .collect()
-        }
-        _ => return State::Pending,
+    let genes: Vec<String> = match cache_rows(&cache) {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|r| r.status == "ok")
+            .map(|r| r.gene_id)
+            .collect(),
+        Err(_) => return State::Pending,
     };
     let mut problems = Vec::new();
     let mut done = 0usize;
@@ -109,22 +105,21 @@ fn fit_state(config: &Config, method: &str, chrom: &str) -> State {
     }
 }
 
+/// The prepare cache's genes, or `None` when it cannot be read.
+fn cache_rows(path: &std::path::Path) -> hdf5::Result<Vec<crate::stages::prepare::GeneRow>> {
+    crate::stages::prepare::read_gene_table(&hdf5::File::open(path)?)
+}
+
 fn read_gene_table(path: &std::path::Path) -> hdf5::Result<State> {
-    let f = hdf5::File::open(path)?;
-    let t = f.group("gene_table")?;
-    let ids = store::read_strings(&t, "gene_id")?;
-    let status = store::read_strings(&t, "status")?;
-    let reason = store::read_strings(&t, "reason")?;
-    let problems: Vec<(String, String, String)> = ids
+    let rows = cache_rows(path)?;
+    let problems: Vec<(String, String, String)> = rows
         .iter()
-        .zip(&status)
-        .zip(&reason)
-        .filter(|((_, s), _)| s.as_str() != "ok")
-        .map(|((g, s), r)| (g.clone(), s.clone(), r.clone()))
+        .filter(|r| r.status != "ok")
+        .map(|r| (r.gene_id.clone(), r.status.clone(), r.reason.clone()))
         .collect();
     Ok(State::Done {
-        genes: ids.len(),
-        genes_ok: ids.len() - problems.len(),
+        genes: rows.len(),
+        genes_ok: rows.len() - problems.len(),
         problems,
     })
 }
