@@ -1,4 +1,4 @@
-//! A synthetic gene for the benchmarks: n samples, p SNPs in LD blocks (haplotype copying),
+//! A synthetic gene for the benchmarks: n samples, p SNPs in LD blocks (haplotype blocks),
 //! one causal block, processed exactly as the fit stage does (design, reduction, blocks).
 
 use std::ops::Range;
@@ -22,16 +22,43 @@ pub struct Gene {
 
 pub fn gene(n: usize, p: usize, seed: u64) -> Gene {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let freqs: Vec<f64> = (0..p).map(|_| 0.05 + 0.45 * rng.random::<f64>()).collect();
+    // Haplotype blocks: SNPs fall into blocks of 4–40 SNPs; inside a block each haplotype
+    // copies one of 4 block haplotypes (with 2% allele noise), blocks are independent. The
+    // partition then finds blocks of realistic size, as on the simulated cohort (mean ≈ 15).
+    let mut starts = vec![0usize];
+    while *starts.last().unwrap() < p {
+        let len = rng.random_range(4..=40);
+        starts.push((starts.last().unwrap() + len).min(p));
+    }
+    let n_types = 4;
     let mut g = vec![0f32; n * p];
-    for i in 0..n {
-        for _hap in 0..2 {
-            let mut allele = 0u8;
-            for j in 0..p {
-                if j == 0 || rng.random::<f64>() > 0.85 {
-                    allele = u8::from(rng.random::<f64>() < freqs[j]);
+    for w in starts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        // every SNP splits the block haplotypes (no near-monomorphic noise SNPs)
+        let mut types = vec![0u8; n_types * (b - a)];
+        for j in 0..(b - a) {
+            let split = rng.random_range(1..(1u32 << n_types) - 1);
+            for t in 0..n_types {
+                types[t * (b - a) + j] = ((split >> t) & 1) as u8;
+            }
+        }
+        let weights: Vec<f64> = (0..n_types).map(|_| 0.2 + rng.random::<f64>()).collect();
+        let total: f64 = weights.iter().sum();
+        for i in 0..n {
+            for _hap in 0..2 {
+                let mut u = rng.random::<f64>() * total;
+                let mut t = 0;
+                while t + 1 < n_types && u > weights[t] {
+                    u -= weights[t];
+                    t += 1;
                 }
-                g[j * n + i] += allele as f32;
+                for j in a..b {
+                    let mut allele = types[t * (b - a) + (j - a)];
+                    if rng.random::<f64>() < 0.02 {
+                        allele ^= 1;
+                    }
+                    g[j * n + i] += allele as f32;
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod preprocess;
 pub mod reduce;
 pub mod sampler;
 pub mod summary;
+pub mod vmath;
 
 #[cfg(test)]
 mod sampler_tests;

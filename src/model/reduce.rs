@@ -181,101 +181,81 @@ fn finish(
     })
 }
 
-/// Lanes of the dot-product kernels: a fixed summation order (element i goes to lane i mod 16,
-/// lanes combined by a fixed tree), so [`dot`] and [`dot4`] agree bit for bit and LLVM can keep the
-/// lanes in SIMD registers.
-const LANES: usize = 16;
+/// Lanes of the dot-product kernels: a fixed summation order (element i goes to lane i mod 8,
+/// accumulated with fused multiply-adds, lanes combined by a fixed tree), so [`dot`] and [`dot4`]
+/// agree bit for bit. Eight lanes are two AVX2 registers per column: [`dot4`] keeps its eight
+/// accumulators in registers (sixteen lanes spilled), which is what the block-score step needs.
+const LANES: usize = 8;
 
 #[inline(always)]
 fn reduce_lanes(acc: &[f64; LANES]) -> f64 {
-    let mut v = [0.0f64; 8];
-    for i in 0..8 {
-        v[i] = acc[i] + acc[i + 8];
-    }
-    let w = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
-    (w[0] + w[2]) + (w[1] + w[3])
+    acc.iter().sum()
 }
 
-/// Dot product with the fixed lane order of [`LANES`] (deterministic, vectorizable).
+/// Dot product with the fixed lane order of [`LANES`] (deterministic, vectorizable). `mul_add` is
+/// exactly rounded on every platform (one instruction under `target-cpu=x86-64-v3`, a correctly
+/// rounded software `fma` elsewhere), so results do not depend on the machine.
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; LANES];
-    let body = n - n % LANES;
-    for (ca, cb) in a[..body]
-        .chunks_exact(LANES)
-        .zip(b[..body].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    for i in body..n {
-        acc[i - body] += a[i] * b[i];
-    }
-    reduce_lanes(&acc)
+    dot_k([&a[..n]], &b[..n])[0]
 }
 
-/// Four dot products against one shared vector `r`, loading `r` once per chunk; each result is
+/// K dot products against one shared vector `r`, loading `r` once per chunk; each result is
 /// bit-identical to [`dot`] of that column.
-#[inline]
-pub fn dot4(c0: &[f64], c1: &[f64], c2: &[f64], c3: &[f64], r: &[f64]) -> [f64; 4] {
+fn dot_k<const K: usize>(cols: [&[f64]; K], r: &[f64]) -> [f64; K] {
     let n = r.len();
-    let (c0, c1, c2, c3) = (&c0[..n], &c1[..n], &c2[..n], &c3[..n]);
-    let mut a0 = [0.0f64; LANES];
-    let mut a1 = [0.0f64; LANES];
-    let mut a2 = [0.0f64; LANES];
-    let mut a3 = [0.0f64; LANES];
+    let mut acc = [[0.0f64; LANES]; K];
     let body = n - n % LANES;
     let mut i = 0;
     while i < body {
         let rr = &r[i..i + LANES];
-        let (x0, x1, x2, x3) = (
-            &c0[i..i + LANES],
-            &c1[i..i + LANES],
-            &c2[i..i + LANES],
-            &c3[i..i + LANES],
-        );
-        for l in 0..LANES {
-            a0[l] += x0[l] * rr[l];
-            a1[l] += x1[l] * rr[l];
-            a2[l] += x2[l] * rr[l];
-            a3[l] += x3[l] * rr[l];
+        for k in 0..K {
+            let x = &cols[k][i..i + LANES];
+            for l in 0..LANES {
+                acc[k][l] = x[l].mul_add(rr[l], acc[k][l]);
+            }
         }
         i += LANES;
     }
     for i in body..n {
-        a0[i - body] += c0[i] * r[i];
-        a1[i - body] += c1[i] * r[i];
-        a2[i - body] += c2[i] * r[i];
-        a3[i - body] += c3[i] * r[i];
+        for k in 0..K {
+            acc[k][i - body] = cols[k][i].mul_add(r[i], acc[k][i - body]);
+        }
     }
-    [
-        reduce_lanes(&a0),
-        reduce_lanes(&a1),
-        reduce_lanes(&a2),
-        reduce_lanes(&a3),
-    ]
+    let mut out = [0.0; K];
+    for k in 0..K {
+        out[k] = reduce_lanes(&acc[k]);
+    }
+    out
+}
+
+/// Four dot products against one shared vector `r` (see [`dot_k`]).
+#[inline]
+pub fn dot4(c0: &[f64], c1: &[f64], c2: &[f64], c3: &[f64], r: &[f64]) -> [f64; 4] {
+    dot_k([c0, c1, c2, c3], r)
 }
 
 /// Scores `out[l] = X̃[:, start+l]ᵀ r` for a contiguous column panel (the block-score step).
+#[inline]
 pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
     let m = out.len();
     let mut l = 0;
     while l + 4 <= m {
-        let s = dot4(
-            red.col(start + l),
-            red.col(start + l + 1),
-            red.col(start + l + 2),
-            red.col(start + l + 3),
+        let s = dot_k(
+            [
+                red.col(start + l),
+                red.col(start + l + 1),
+                red.col(start + l + 2),
+                red.col(start + l + 3),
+            ],
             r,
         );
         out[l..l + 4].copy_from_slice(&s);
         l += 4;
     }
     while l < m {
-        out[l] = dot(red.col(start + l), r);
+        out[l] = dot_k([red.col(start + l)], r)[0];
         l += 1;
     }
 }

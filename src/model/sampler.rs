@@ -13,6 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_distr::{Gamma, StandardNormal};
 
 use crate::model::reduce::{dot, panel_scores, Reduced};
+use crate::model::vmath;
 use crate::stats::normal;
 
 /// The per-SNP inclusion prior.
@@ -199,6 +200,8 @@ pub struct Sampler<'a> {
     grams: Grams,
     k_used: usize,
     max_block: usize,
+    /// The used annotation columns, column-major (k_used × p), for the vectorized prior pass.
+    acols: Vec<f64>,
 }
 
 /// Per-chain results (kept draws only), merged by [`merge`].
@@ -513,6 +516,14 @@ struct Chain {
     liab: Vec<f64>,
     /// ‖y‖² − ‖ỹ‖² of the data this chain conditions on.
     rss_perp: f64,
+    // Logistic-prior cache: linear predictors and per-block softplus sums for the current
+    // hyperparameters (`lin_cur`, `sblk_cur`, valid when `hyper_ok`) and for a proposal.
+    lin_cur: Vec<f64>,
+    lin_prop: Vec<f64>,
+    sp_buf: Vec<f64>,
+    sblk_cur: Vec<f64>,
+    sblk_prop: Vec<f64>,
+    hyper_ok: bool,
 }
 
 impl<'a> Sampler<'a> {
@@ -533,7 +544,15 @@ impl<'a> Sampler<'a> {
             .unwrap_or(1)
             .max(1);
         let k_used = if spec.annotated { prob.k } else { 0 };
+        let p = prob.red.p;
+        let mut acols = vec![0.0; k_used * p];
+        for k in 0..k_used {
+            for j in 0..p {
+                acols[k * p + j] = prob.annot[j * prob.k + k];
+            }
+        }
         Sampler {
+            acols,
             prob,
             spec,
             priors,
@@ -576,6 +595,32 @@ impl<'a> Sampler<'a> {
         x
     }
 
+    /// Logistic prior: fills `lin` with the linear predictors w0 + Σ_k w_k a_jk and `sblk` with
+    /// the per-block sums Σ_{j∈b} softplus(lin_j) (vectorized; `sp` is scratch).
+    fn logistic_pass(&self, hyper: &[f64], lin: &mut [f64], sp: &mut [f64], sblk: &mut [f64]) {
+        let p = self.prob.red.p;
+        let at = usize::from(self.spec.gate);
+        let w0 = hyper[at];
+        lin.fill(w0);
+        if self.k_used == 0 {
+            let s0 = vmath::softplus(w0);
+            for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
+                *sb = r.len() as f64 * s0;
+            }
+            return;
+        }
+        for k in 0..self.k_used {
+            let w = hyper[at + 1 + k];
+            for (l, a) in lin.iter_mut().zip(&self.acols[k * p..(k + 1) * p]) {
+                *l += w * a;
+            }
+        }
+        vmath::softplus_into(lin, sp);
+        for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
+            *sb = sp[r.clone()].iter().sum();
+        }
+    }
+
     /// Recomputes η, log π_b and ψ_b from the hyperparameters.
     fn refresh(&self, ch: &mut Chain) {
         let p = self.prob.red.p;
@@ -586,10 +631,18 @@ impl<'a> Sampler<'a> {
                 ch.eta.iter_mut().for_each(|e| *e = lo);
             }
             SnpPrior::Logistic => {
-                let at = usize::from(self.spec.gate);
-                for j in 0..p {
-                    ch.eta[j] = self.lin(&ch.hyper, j, at);
+                if !ch.hyper_ok {
+                    let Chain {
+                        hyper,
+                        lin_cur,
+                        sp_buf,
+                        sblk_cur,
+                        ..
+                    } = ch;
+                    self.logistic_pass(hyper, lin_cur, sp_buf, sblk_cur);
+                    ch.hyper_ok = true;
                 }
+                ch.eta.copy_from_slice(&ch.lin_cur);
             }
             SnpPrior::Probit => {
                 for j in 0..p {
@@ -600,29 +653,33 @@ impl<'a> Sampler<'a> {
         }
         if self.spec.gate {
             ch.log_pi_b = -(1.0 - expit(ch.hyper[0])) * self.n_blocks_eff().ln();
-            let flat = (self.k_used == 0 && self.spec.prior == SnpPrior::Logistic)
-                .then(|| softplus(ch.eta[0]));
+            let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
             for (b, r) in self.prob.blocks.iter().enumerate() {
-                let log_q: f64 = match flat {
-                    Some(sp) => -(r.len() as f64) * sp,
-                    None => -ch.eta[r.clone()].iter().map(|&e| softplus(e)).sum::<f64>(),
+                let log_q = if self.spec.prior == SnpPrior::Logistic {
+                    -ch.sblk_cur[b]
+                } else {
+                    -ch.eta[r.clone()]
+                        .iter()
+                        .map(|&e| vmath::softplus(e))
+                        .sum::<f64>()
                 };
-                let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
                 let denom = log_add_exp(log_1m_pib, ch.log_pi_b + log_q);
                 ch.psi[b] = ch.log_pi_b + log_q - denom;
             }
         }
     }
 
-    /// log P(δ | θ) + log p(θ), the target of the hyperparameter MH (models a–c).
-    fn hyper_target(&self, ch: &Chain, hyper: &[f64]) -> f64 {
+    /// log P(δ | θ) + log p(θ), the target of the hyperparameter MH (models a–c). For the
+    /// logistic prior `lin` and `sblk` are [`Self::logistic_pass`] of `hyper`.
+    fn hyper_target(&self, ch: &Chain, hyper: &[f64], lin: &[f64], sblk: &[f64]) -> f64 {
         let p = self.prob.red.p;
         let lp_logistic = |t: f64| -softplus(t) - softplus(-t);
+        let n_on = |b: usize| ch.active[b].len();
         match self.spec.prior {
             SnpPrior::Bslmm => {
                 let log_pi = -(1.0 - expit(hyper[0])) * (p as f64).ln();
                 let log_1m = (-log_pi.exp()).ln_1p();
-                let s = ch.delta.iter().filter(|&&d| d).count() as f64;
+                let s = (0..self.prob.blocks.len()).map(n_on).sum::<usize>() as f64;
                 lp_logistic(hyper[0]) + s * log_pi + (p as f64 - s) * log_1m
             }
             SnpPrior::Logistic => {
@@ -632,44 +689,25 @@ impl<'a> Sampler<'a> {
                 for k in 0..self.k_used {
                     lp -= 0.5 * (hyper[at + 1 + k] / pr.w_sd).powi(2);
                 }
+                // log P(δ_b | θ) = Σ_{j∈A_b} lin_j − Σ_{j∈b} softplus(lin_j)
+                let on_sum = |b: usize| -> f64 {
+                    let start = self.prob.blocks[b].start;
+                    ch.active[b].iter().map(|&l| lin[start + l]).sum()
+                };
                 if !self.spec.gate {
-                    for j in 0..p {
-                        let e = self.lin(hyper, j, at);
-                        lp -= if ch.delta[j] {
-                            softplus(-e)
-                        } else {
-                            softplus(e)
-                        };
+                    for b in 0..self.prob.blocks.len() {
+                        lp += on_sum(b) - sblk[b];
                     }
                     return lp;
                 }
                 lp += lp_logistic(hyper[0]);
                 let log_pi_b = -(1.0 - expit(hyper[0])) * self.n_blocks_eff().ln();
                 let log_1m_pib = (-log_pi_b.exp()).ln_1p();
-                let flat = (self.k_used == 0).then(|| (softplus(hyper[at]), softplus(-hyper[at])));
-                for (b, r) in self.prob.blocks.iter().enumerate() {
-                    if ch.active[b].is_empty() {
-                        let log_q: f64 = match flat {
-                            Some((sp, _)) => -(r.len() as f64) * sp,
-                            None => -r
-                                .clone()
-                                .map(|j| softplus(self.lin(hyper, j, at)))
-                                .sum::<f64>(),
-                        };
-                        lp += log_add_exp(log_1m_pib, log_pi_b + log_q);
-                    } else if let Some((sp, sn)) = flat {
-                        let on = ch.active[b].len() as f64;
-                        lp += log_pi_b - on * sn - (r.len() as f64 - on) * sp;
+                for b in 0..self.prob.blocks.len() {
+                    if n_on(b) == 0 {
+                        lp += log_add_exp(log_1m_pib, log_pi_b - sblk[b]);
                     } else {
-                        lp += log_pi_b;
-                        for j in r.clone() {
-                            let e = self.lin(hyper, j, at);
-                            lp -= if ch.delta[j] {
-                                softplus(-e)
-                            } else {
-                                softplus(e)
-                            };
-                        }
+                        lp += log_pi_b + on_sum(b) - sblk[b];
                     }
                 }
                 lp
@@ -718,6 +756,7 @@ impl<'a> Sampler<'a> {
         }
         let sigma_w2 = self.fixed.sigma_w2.unwrap_or(1.0);
         let d_h = hyper.len();
+        let logistic = self.spec.prior == SnpPrior::Logistic;
         let mut ch = Chain {
             delta: vec![false; p],
             beta: vec![0.0; p],
@@ -747,6 +786,12 @@ impl<'a> Sampler<'a> {
             win_u: (0, 0),
             liab: vec![0.0; p],
             rss_perp: red.rss_perp,
+            lin_cur: vec![0.0; if logistic { p } else { 0 }],
+            lin_prop: vec![0.0; if logistic { p } else { 0 }],
+            sp_buf: vec![0.0; if logistic { p } else { 0 }],
+            sblk_cur: vec![0.0; self.prob.blocks.len()],
+            sblk_prop: vec![0.0; self.prob.blocks.len()],
+            hyper_ok: false,
         };
         if let Some(dl) = &self.fixed.delta {
             ch.delta.copy_from_slice(dl);
@@ -993,9 +1038,23 @@ impl<'a> Sampler<'a> {
     /// §4.7: random-walk MH on the hyperparameter vector (models a–c), adaptive in burn-in.
     fn hyper_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, adapt: bool) {
         let d = ch.hyper.len();
-        let mut cur = self.hyper_target(ch, &ch.hyper);
+        let logistic = self.spec.prior == SnpPrior::Logistic;
+        if logistic && !ch.hyper_ok {
+            let Chain {
+                hyper,
+                lin_cur,
+                sp_buf,
+                sblk_cur,
+                ..
+            } = ch;
+            self.logistic_pass(hyper, lin_cur, sp_buf, sblk_cur);
+            ch.hyper_ok = true;
+        }
+        let mut cur = self.hyper_target(ch, &ch.hyper, &ch.lin_cur, &ch.sblk_cur);
         let mut prop = std::mem::take(&mut ch.prop);
         let mut xi = std::mem::take(&mut ch.xi);
+        let mut lin = std::mem::take(&mut ch.lin_prop);
+        let mut sblk = std::mem::take(&mut ch.sblk_prop);
         for _ in 0..self.sched.n_hyper {
             for v in xi.iter_mut() {
                 *v = std_normal(rng);
@@ -1007,7 +1066,10 @@ impl<'a> Sampler<'a> {
                 }
                 prop[i] = s;
             }
-            let new = self.hyper_target(ch, &prop);
+            if logistic {
+                self.logistic_pass(&prop, &mut lin, &mut ch.sp_buf, &mut sblk);
+            }
+            let new = self.hyper_target(ch, &prop, &lin, &sblk);
             let u = uniform(rng);
             ch.acc.hyper_prop += 1;
             if adapt {
@@ -1015,6 +1077,8 @@ impl<'a> Sampler<'a> {
             }
             if u.ln() < new - cur {
                 ch.hyper.copy_from_slice(&prop);
+                std::mem::swap(&mut ch.lin_cur, &mut lin);
+                std::mem::swap(&mut ch.sblk_cur, &mut sblk);
                 cur = new;
                 ch.acc.hyper_acc += 1;
                 if adapt {
@@ -1024,6 +1088,8 @@ impl<'a> Sampler<'a> {
         }
         ch.prop = prop;
         ch.xi = xi;
+        ch.lin_prop = lin;
+        ch.sblk_prop = sblk;
     }
 
     /// Haario-style adaptation at burn-in sweeps 200, 400, ...
@@ -1265,8 +1331,9 @@ impl<'a> Sampler<'a> {
         let pi = match self.spec.prior {
             SnpPrior::Bslmm => (-(1.0 - expit(ch.hyper[0])) * (red.p as f64).ln()).exp(),
             _ if self.spec.gate => ch.log_pi_b.exp(),
-            SnpPrior::Logistic => ch.eta.iter().map(|&e| expit(e)).sum::<f64>() / red.p as f64,
-            SnpPrior::Probit => ch.eta.iter().map(|&e| expit(e)).sum::<f64>() / red.p as f64,
+            SnpPrior::Logistic | SnpPrior::Probit => {
+                ch.eta.iter().map(|&e| vmath::expit(e)).sum::<f64>() / red.p as f64
+            }
         };
         let vals = [
             ch.sigma_e2,
@@ -1342,6 +1409,7 @@ impl<'a> Sampler<'a> {
                 }
             }
         }
+        ch.hyper_ok = false;
         self.refresh(ch);
         for (b, r) in self.prob.blocks.iter().enumerate() {
             let gate_on = !self.spec.gate || uniform(rng) < ch.log_pi_b.exp();
