@@ -380,63 +380,94 @@ pub fn read_info(path: &Path, key: &str) -> Option<String> {
     .ok()
 }
 
-/// Per gene, the covariance entries of a covariance file keyed by (RSID1, RSID2) as written.
-pub type CovarianceMap = HashMap<String, HashMap<(String, String), f64>>;
-
-/// Reads a covariance file (`GENE RSID1 RSID2 VALUE`, whitespace-separated, plain or gzip).
-pub fn read_covariance(path: &Path) -> Result<CovarianceMap, PredictDbError> {
-    let mut out: CovarianceMap = HashMap::new();
-    for line in text::lines(path)? {
-        let line = line?;
-        if line.is_blank() {
-            continue;
-        }
-        let f: Vec<&str> = line.text.split_whitespace().collect();
-        let bad = |message: String| PredictDbError::Covariance {
-            path: path.to_path_buf(),
-            line: line.number,
-            message,
-        };
-        if f.len() != 4 {
-            return Err(bad(format!(
-                "expected 4 fields (GENE RSID1 RSID2 VALUE), found {}",
-                f.len()
-            )));
-        }
-        if line.number == 1 && f[0] == "GENE" {
-            continue;
-        }
-        let v: f64 = f[3]
-            .parse()
-            .map_err(|_| bad(format!("VALUE `{}` is not a number", f[3])))?;
-        out.entry(f[0].to_string())
-            .or_default()
-            .insert((f[1].to_string(), f[2].to_string()), v);
-    }
-    Ok(out)
+/// One gene's covariance as read from a covariance file, for a given SNP order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneCov {
+    /// SNP IDs, in the order requested.
+    pub rsids: Vec<String>,
+    /// `k × k`, row-major, symmetric.
+    pub cov: Vec<f64>,
+    filled: Vec<bool>,
 }
 
-/// The `k × k` covariance of `rsids` for one gene from a [`CovarianceMap`] entry (either order of
-/// a pair); `None` names the first pair that is missing.
-pub fn covariance_matrix(
-    entries: &HashMap<(String, String), f64>,
-    rsids: &[&str],
-) -> Result<Vec<f64>, (String, String)> {
-    let k = rsids.len();
-    let mut cov = vec![0.0; k * k];
-    for a in 0..k {
-        for b in a..k {
-            let (x, y) = (rsids[a].to_string(), rsids[b].to_string());
-            let v = entries
-                .get(&(x.clone(), y.clone()))
-                .or_else(|| entries.get(&(y.clone(), x.clone())))
-                .copied()
-                .ok_or((x, y))?;
-            cov[a * k + b] = v;
-            cov[b * k + a] = v;
+impl GeneCov {
+    fn new(rsids: &[String]) -> GeneCov {
+        let k = rsids.len();
+        GeneCov {
+            rsids: rsids.to_vec(),
+            cov: vec![0.0; k * k],
+            filled: vec![false; k * k],
         }
     }
-    Ok(cov)
+
+    /// The first pair of SNPs the file had no entry for, if any.
+    pub fn missing_pair(&self) -> Option<(String, String)> {
+        let k = self.rsids.len();
+        (0..k)
+            .flat_map(|a| (a..k).map(move |b| (a, b)))
+            .find(|&(a, b)| !self.filled[a * k + b])
+            .map(|(a, b)| (self.rsids[a].clone(), self.rsids[b].clone()))
+    }
+}
+
+/// Reads a covariance file (`GENE RSID1 RSID2 VALUE`, whitespace-separated, plain or gzip) for
+/// the genes of `wanted` (gene → SNP IDs in the order wanted); other genes and SNPs are skipped.
+/// Pairs may appear in either order. Check [`GeneCov::missing_pair`] for completeness.
+pub fn read_covariance(
+    path: &Path,
+    wanted: &HashMap<String, Vec<String>>,
+) -> Result<HashMap<String, GeneCov>, PredictDbError> {
+    let mut out: HashMap<String, GeneCov> = wanted
+        .iter()
+        .map(|(g, r)| (g.clone(), GeneCov::new(r)))
+        .collect();
+    let index: HashMap<&str, HashMap<&str, usize>> = wanted
+        .iter()
+        .map(|(g, r)| {
+            (
+                g.as_str(),
+                r.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect(),
+            )
+        })
+        .collect();
+    for line in text::lines(path)? {
+        let line = line?;
+        let mut f = line.text.split_whitespace();
+        let (Some(gene), Some(r1), Some(r2), Some(v), None) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            if line.is_blank() {
+                continue;
+            }
+            return Err(PredictDbError::Covariance {
+                path: path.to_path_buf(),
+                line: line.number,
+                message: format!(
+                    "expected 4 fields (GENE RSID1 RSID2 VALUE), found {}",
+                    line.text.split_whitespace().count()
+                ),
+            });
+        };
+        if line.number == 1 && gene == "GENE" {
+            continue;
+        }
+        let Some(ix) = index.get(gene) else { continue };
+        let (Some(&a), Some(&b)) = (ix.get(r1), ix.get(r2)) else {
+            continue;
+        };
+        let v: f64 = v.parse().map_err(|_| PredictDbError::Covariance {
+            path: path.to_path_buf(),
+            line: line.number,
+            message: format!("gene {gene}, SNPs {r1} {r2}: VALUE `{v}` is not a number"),
+        })?;
+        let g = out.get_mut(gene).expect("indexed genes are in the output");
+        let k = g.rsids.len();
+        for (x, y) in [(a, b), (b, a)] {
+            g.cov[x * k + y] = v;
+            g.filled[x * k + y] = true;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -516,13 +547,19 @@ mod tests {
             }],
         )
         .unwrap();
-        let map = read_covariance(&cov_path).unwrap();
-        assert_eq!(map["G1"].len(), 3);
-        let m = covariance_matrix(&map["G1"], &["rs1", "rs0"]).unwrap();
-        assert_eq!(m, vec![2.0, 0.25, 0.25, 1.0]);
+        let want = |r: &[&str]| {
+            HashMap::from([(
+                "G1".to_string(),
+                r.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )])
+        };
+        let map = read_covariance(&cov_path, &want(&["rs1", "rs0"])).unwrap();
+        assert_eq!(map["G1"].cov, vec![2.0, 0.25, 0.25, 1.0]);
+        assert!(map["G1"].missing_pair().is_none());
+        let map = read_covariance(&cov_path, &want(&["rs0", "rs9"])).unwrap();
         assert_eq!(
-            covariance_matrix(&map["G1"], &["rs0", "rs9"]).unwrap_err(),
-            ("rs0".to_string(), "rs9".to_string())
+            map["G1"].missing_pair(),
+            Some(("rs0".to_string(), "rs9".to_string()))
         );
     }
 
@@ -537,7 +574,7 @@ mod tests {
             "{e}"
         );
         std::fs::write(&p, "GENE RSID1 RSID2 VALUE\nG1 rs1 0.5\n").unwrap();
-        let e = read_covariance(&p).unwrap_err().to_string();
+        let e = read_covariance(&p, &want).unwrap_err().to_string();
         assert!(e.contains("expected 4 fields"), "{e}");
     }
 }

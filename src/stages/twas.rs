@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::io::predictdb::{self, DbGene, PredictDbError};
+use crate::io::predictdb::{self, DbGene, GeneCov, PredictDbError};
 use crate::io::store::write_text_atomic;
 use crate::io::sumstats::{self, chrom_key, GwasRow, SumstatsError};
 use crate::stages::export::{covariance_path, db_path};
@@ -103,7 +103,7 @@ pub fn run(config: &Config, chroms: &[String], _force: bool) -> Result<StageOutc
             config: config.source.clone(),
         })?;
     let wanted: HashSet<&str> = chroms.iter().map(String::as_str).collect();
-    let mut models: Vec<(String, Vec<DbGene>, predictdb::CovarianceMap)> = Vec::new();
+    let mut models: Vec<(String, Vec<DbGene>, HashMap<String, GeneCov>)> = Vec::new();
     for method in &config.twas.methods {
         let db = db_path(config, method);
         let cov = covariance_path(config, method);
@@ -118,7 +118,16 @@ pub fn run(config: &Config, chroms: &[String], _force: bool) -> Result<StageOutc
         }
         let mut genes = predictdb::read_db(&db)?;
         genes.retain(|g| wanted.contains(g.chrom.as_str()));
-        let cov = predictdb::read_covariance(&cov)?;
+        let want: HashMap<String, Vec<String>> = genes
+            .iter()
+            .map(|g| {
+                (
+                    g.gene.clone(),
+                    g.weights.iter().map(|w| w.rsid.clone()).collect(),
+                )
+            })
+            .collect();
+        let cov = predictdb::read_covariance(&cov, &want)?;
         models.push((method.clone(), genes, cov));
     }
     let mut ids: HashSet<String> = HashSet::new();
@@ -153,7 +162,6 @@ pub fn run(config: &Config, chroms: &[String], _force: bool) -> Result<StageOutc
                 .push(r);
         }
     }
-    let empty: HashMap<(String, String), f64> = HashMap::new();
     let mut out: Vec<Row> = Vec::new();
     for (method, genes, cov) in &models {
         let (mut n_ok, mut mismatch, mut complement) = (0usize, 0usize, 0usize);
@@ -183,12 +191,11 @@ pub fn run(config: &Config, chroms: &[String], _force: bool) -> Result<StageOutc
             let h = harmonize_gene(&model, &cand);
             mismatch += h.n_mismatch;
             complement += h.n_complement;
-            let rsids: Vec<&str> = g.weights.iter().map(|w| w.rsid.as_str()).collect();
-            let entries = cov.get(&g.gene).unwrap_or(&empty);
-            let (gz, status) = match predictdb::covariance_matrix(entries, &rsids) {
+            let gc = &cov[&g.gene];
+            let (gz, status) = match gc.missing_pair().map_or(Ok(&gc.cov), Err) {
                 Ok(c) => {
                     let w: Vec<f64> = g.weights.iter().map(|w| w.weight).collect();
-                    let gz = gene_z(&w, &c, &h.z);
+                    let gz = gene_z(&w, c, &h.z);
                     let status = if gz.z.is_finite() {
                         "ok"
                     } else if gz.n_used == 0 {
