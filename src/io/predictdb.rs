@@ -568,7 +568,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.txt");
         std::fs::write(&p, "GENE RSID1 RSID2 VALUE\nG1 rs1 rs1 x\n").unwrap();
-        let e = read_covariance(&p).unwrap_err().to_string();
+        let want = HashMap::from([("G1".to_string(), vec!["rs1".to_string()])]);
+        let e = read_covariance(&p, &want).unwrap_err().to_string();
         assert!(
             e.contains("c.txt:2") && e.contains("`x` is not a number"),
             "{e}"

@@ -34,9 +34,9 @@ pub enum StageError {
     #[error(transparent)]
     Fit(#[from] fit::FitStageError),
     #[error(transparent)]
-    Export(#[from] export::ExportError),
+    Export(Box<export::ExportError>),
     #[error(transparent)]
-    Twas(#[from] twas::TwasError),
+    Twas(Box<twas::TwasError>),
     /// The stage exists in the pipeline but this build cannot run it yet.
     #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
     NotAvailable(String),
@@ -53,8 +53,10 @@ pub fn run_stage(
     let outcome = match stage {
         "prepare" => prepare::run(config, chroms, force)?,
         "fit" => fit::run(config, chroms, force)?,
-        "export" => export::run(config, chroms, force)?,
-        "twas" => twas::run(config, chroms, force)?,
+        "export" => {
+            export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?
+        }
+        "twas" => twas::run(config, chroms, force).map_err(|e| StageError::Twas(Box::new(e)))?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
     tracing::info!(

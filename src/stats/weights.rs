@@ -175,7 +175,7 @@ mod tests {
     /// mutually orthogonal (Hadamard rows without the constant one), n = 8, variance 8/7.
     fn orthogonal(p: usize) -> Vec<f32> {
         let h = |i: usize, j: usize| {
-            if (i & j).count_ones() % 2 == 0 {
+            if (i & j).count_ones().is_multiple_of(2) {
                 1.0f32
             } else {
                 -1.0
