@@ -14,12 +14,12 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use raw::{
-    ExpressionNa, GenotypeField, MethodKind, RawAnnotation, RawBlocks, RawCis, RawConfig, RawCv,
-    RawInputs, RawMethod, RawQc, RawResources, TssDistance,
+    ExportGenes, ExpressionNa, GenotypeField, MethodKind, RawAnnotation, RawBlocks, RawCis,
+    RawConfig, RawCv, RawInputs, RawMethod, RawQc, RawResources, TssDistance,
 };
 
 /// Stages of the pipeline, in the order `run` executes them.
-pub const STAGES: [&str; 4] = ["prepare", "fit", "finalize", "twas"];
+pub const STAGES: [&str; 5] = ["prepare", "fit", "finalize", "export", "twas"];
 
 /// Errors met while reading or validating a pipeline file.
 #[derive(Debug, Error)]
@@ -124,6 +124,29 @@ pub struct Resources {
     pub genes_per_task: usize,
 }
 
+/// PredictDB export settings (PIPELINE.md, "The export stage").
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    /// All genes with a model, or only those passing `min_r`/`max_pval`.
+    pub genes: ExportGenes,
+    /// Filter: pooled CV r must exceed this.
+    pub min_r: f64,
+    /// Filter: pooled CV p-value must be below this.
+    pub max_pval: f64,
+    /// Pruning: SNPs are added until the pruned prediction correlates at least this much with
+    /// the full one in the reference genotypes.
+    pub prune_min_r: f64,
+    /// Pruning: at most this many SNPs per gene.
+    pub max_snps: usize,
+}
+
+/// TWAS settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Twas {
+    /// Methods whose exported models are tested, in configuration order.
+    pub methods: Vec<String>,
+}
+
 /// The validated pipeline configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -140,6 +163,8 @@ pub struct Config {
     pub cv: Cv,
     pub methods: Vec<Method>,
     pub resources: Resources,
+    pub export: Export,
+    pub twas: Twas,
 }
 
 impl Config {
@@ -404,6 +429,44 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
     if raw.resources.genes_per_task == 0 {
         bad("resources.genes_per_task", "must be at least 1".into());
     }
+    let ex = &raw.export;
+    if !(-1.0..1.0).contains(&ex.min_r) {
+        bad(
+            "export.min_r",
+            format!("must be in [-1, 1), got {}", ex.min_r),
+        );
+    }
+    if !(ex.max_pval > 0.0 && ex.max_pval <= 1.0) {
+        bad(
+            "export.max_pval",
+            format!("must be in (0, 1], got {}", ex.max_pval),
+        );
+    }
+    if !(ex.prune_min_r > 0.0 && ex.prune_min_r <= 1.0) {
+        bad(
+            "export.prune_min_r",
+            format!("must be in (0, 1], got {}", ex.prune_min_r),
+        );
+    }
+    if ex.max_snps == 0 {
+        bad("export.max_snps", "must be at least 1".into());
+    }
+    let twas_methods = if raw.twas.methods.is_empty() {
+        methods.iter().map(|m| m.name.clone()).collect()
+    } else {
+        for m in &raw.twas.methods {
+            if !names.contains(m) {
+                bad(
+                    "twas.methods",
+                    format!(
+                        "`{m}` is not a configured method (configured: {})",
+                        names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        raw.twas.methods.clone()
+    };
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -455,6 +518,16 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         resources: Resources {
             threads: raw.resources.threads,
             genes_per_task: raw.resources.genes_per_task,
+        },
+        export: Export {
+            genes: raw.export.genes,
+            min_r: raw.export.min_r,
+            max_pval: raw.export.max_pval,
+            prune_min_r: raw.export.prune_min_r,
+            max_snps: raw.export.max_snps,
+        },
+        twas: Twas {
+            methods: twas_methods,
         },
     })
 }

@@ -31,6 +31,10 @@ pub struct RawConfig {
     pub methods: Vec<RawMethod>,
     #[serde(default)]
     pub resources: RawResources,
+    #[serde(default)]
+    pub export: RawExport,
+    #[serde(default)]
+    pub twas: RawTwas,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -369,4 +373,65 @@ impl Default for RawResources {
 
 fn d_genes_per_task() -> usize {
     10
+}
+
+/// Which fitted genes the export writes to `weights`/`extra`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportGenes {
+    /// Every gene with a non-empty model; users filter on the `extra` performance columns.
+    #[default]
+    All,
+    /// Only genes passing the PredictDB-style filter (`min_r`, `max_pval`).
+    Passing,
+}
+
+/// `export:` — the PredictDB weights databases and covariance files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    #[serde(default)]
+    pub genes: ExportGenes,
+    #[serde(default = "d_min_r")]
+    pub min_r: f64,
+    #[serde(default = "d_max_pval")]
+    pub max_pval: f64,
+    #[serde(default = "d_prune_min_r")]
+    pub prune_min_r: f64,
+    #[serde(default = "d_max_snps")]
+    pub max_snps: usize,
+}
+
+impl Default for RawExport {
+    fn default() -> Self {
+        RawExport {
+            genes: ExportGenes::All,
+            min_r: d_min_r(),
+            max_pval: d_max_pval(),
+            prune_min_r: d_prune_min_r(),
+            max_snps: d_max_snps(),
+        }
+    }
+}
+
+fn d_min_r() -> f64 {
+    0.1
+}
+fn d_max_pval() -> f64 {
+    0.05
+}
+fn d_prune_min_r() -> f64 {
+    0.99
+}
+fn d_max_snps() -> usize {
+    200
+}
+
+/// `twas:` — the S-PrediXcan-style association stage.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTwas {
+    /// Methods whose exported models are tested; empty = every configured method.
+    #[serde(default)]
+    pub methods: Vec<String>,
 }

@@ -103,3 +103,27 @@ fn missing_inputs_are_listed_all_at_once() {
     }
     assert!(!e.contains("genes.gtf"), "{e}");
 }
+
+#[test]
+fn export_and_twas_defaults_and_validation() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.export.genes, ExportGenes::All);
+    assert_eq!((c.export.min_r, c.export.max_pval), (0.1, 0.05));
+    assert_eq!((c.export.prune_min_r, c.export.max_snps), (0.99, 200));
+    assert_eq!(c.twas.methods.len(), 6, "default: every configured method");
+    let text = format!(
+        "{GOOD}export:\n  genes: passing\n  prune_min_r: 0\n  max_snps: 0\ntwas:\n  methods: [bsbslmm, nope]\n"
+    );
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(
+        e.contains("export.prune_min_r") && e.contains("got 0"),
+        "{e}"
+    );
+    assert!(e.contains("export.max_snps"), "{e}");
+    assert!(
+        e.contains("twas.methods") && e.contains("`nope` is not a configured method"),
+        "{e}"
+    );
+    let ok = parse(&format!("{GOOD}twas:\n  methods: [enet]\n")).unwrap();
+    assert_eq!(ok.twas.methods, ["enet"]);
+}

@@ -1,17 +1,19 @@
 //! Pipeline stages: each plans its work items, runs one item, and merges. `run_stage` is the
 //! one entry point the CLI uses; `status` reads what the stages left on disk.
 
+pub mod export;
 pub mod fit;
 pub mod prepare;
 pub mod simulate;
 pub mod status;
+pub mod twas;
 
 use thiserror::Error;
 
 use crate::config::Config;
 
 /// Stages this build can run, in pipeline order.
-pub const AVAILABLE: [&str; 2] = ["prepare", "fit"];
+pub const AVAILABLE: [&str; 4] = ["prepare", "fit", "export", "twas"];
 
 /// What a stage did.
 #[derive(Debug, Default, Clone)]
@@ -31,6 +33,10 @@ pub enum StageError {
     Prepare(#[from] prepare::PrepareError),
     #[error(transparent)]
     Fit(#[from] fit::FitStageError),
+    #[error(transparent)]
+    Export(Box<export::ExportError>),
+    #[error(transparent)]
+    Twas(Box<twas::TwasError>),
     /// The stage exists in the pipeline but this build cannot run it yet.
     #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
     NotAvailable(String),
@@ -47,6 +53,10 @@ pub fn run_stage(
     let outcome = match stage {
         "prepare" => prepare::run(config, chroms, force)?,
         "fit" => fit::run(config, chroms, force)?,
+        "export" => {
+            export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?
+        }
+        "twas" => twas::run(config, chroms, force).map_err(|e| StageError::Twas(Box::new(e)))?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
     tracing::info!(

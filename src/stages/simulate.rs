@@ -141,6 +141,12 @@ const COVARIATES: [&str; 6] = ["PC1", "PC2", "PC3", "sex", "PEER1", "PEER2"];
 const COVARIATE_EFFECT_SD: [f64; 6] = [0.6, 0.4, 0.0, 0.5, 1.0, 0.7];
 const TRAIT_GENES_PER_CHROM: usize = 2;
 const TRAIT_VAR: (f64, f64) = (0.01, 0.02);
+/// Trait genes are drawn among genes whose causal eQTLs all lie this close to the TSS (the demo's
+/// cis window): a gene whose eQTLs lie outside every model's window mediates nothing any cis
+/// model can see, so planting it would test the window, not the methods.
+const TRAIT_EQTL_MAX_DISTANCE_BP: u64 = 50_000;
+/// ... and whose sparse expression heritability is at least this.
+const TRAIT_MIN_H2_SPARSE: f64 = 0.05;
 const SWAP_RATE: f64 = 0.10;
 const BASES: [u8; 4] = *b"ACGT";
 
@@ -1089,10 +1095,16 @@ fn simulate_trait(
         let on_chrom: Vec<usize> = (0..truths.len())
             .filter(|&t| truths[t].chrom == chrom.number)
             .collect();
+        let near_tss = |t: &GeneTruth| {
+            let tss = chrom.genes[t.gene].tss;
+            t.causal
+                .iter()
+                .all(|c| chrom.sites[c.site].pos.abs_diff(tss) <= TRAIT_EQTL_MAX_DISTANCE_BP)
+        };
         let mut pool: Vec<usize> = on_chrom
             .iter()
             .copied()
-            .filter(|&t| truths[t].h2_sparse >= 0.05)
+            .filter(|&t| truths[t].h2_sparse >= TRAIT_MIN_H2_SPARSE && near_tss(&truths[t]))
             .collect();
         if pool.len() < TRAIT_GENES_PER_CHROM {
             pool = on_chrom
@@ -1480,6 +1492,7 @@ truth/causal.tsv              per causal SNP: gene_id chrom pos variant_id ref a
    (random: the correlation of a Wishart(n, I) draw; low-rank: k shared sample factors), the rest independent.
 8. GWAS: new individuals from the same founders; a trait = sum over 2 trait genes per chromosome of
    a_g x (cis genetic value of the gene, sparse + polygenic) explaining U(0.01, 0.02) of the variance each, plus noise;
+   trait genes are drawn among genes with h2_sparse >= 0.05 whose causal eQTLs all lie within +-50 kb of the TSS;
    marginal least-squares regression of the trait on ALT dosage per biallelic SNP, P two-sided normal.
 "#;
 

@@ -47,6 +47,10 @@ pub fn collect(config: &Config) -> Report {
             }
             let state = if !AVAILABLE.contains(&stage) {
                 State::Unavailable
+            } else if stage == "export" {
+                export_state(config)
+            } else if stage == "twas" {
+                twas_state(config, chrom)
             } else {
                 prepare_state(config, chrom)
             };
@@ -66,6 +70,48 @@ fn prepare_state(config: &Config, chrom: &str) -> State {
     match std::fs::read_to_string(&failed) {
         Ok(reason) => State::Failed(reason.trim().to_string()),
         Err(_) => State::Pending,
+    }
+}
+
+/// Done when every method has a weights database (the export is genome-wide).
+fn export_state(config: &Config) -> State {
+    let n = config.methods.len();
+    let done = config
+        .methods
+        .iter()
+        .filter(|m| crate::stages::export::db_path(config, &m.name).exists())
+        .count();
+    if done == 0 {
+        return State::Pending;
+    }
+    let problems = config
+        .methods
+        .iter()
+        .filter(|m| !crate::stages::export::db_path(config, &m.name).exists())
+        .map(|m| (m.name.clone(), "pending".to_string(), String::new()))
+        .collect();
+    State::Done {
+        genes: n,
+        genes_ok: done,
+        problems,
+    }
+}
+
+/// The rows of `twas/twas.tsv` on this chromosome: gene models tested (status `ok`) of all.
+fn twas_state(config: &Config, chrom: &str) -> State {
+    let Ok(text) = std::fs::read_to_string(crate::stages::twas::output_path(config)) else {
+        return State::Pending;
+    };
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| f.len() == 13 && f[3] == chrom)
+        .collect();
+    State::Done {
+        genes: rows.len(),
+        genes_ok: rows.iter().filter(|f| f[12] == "ok").count(),
+        problems: Vec::new(),
     }
 }
 
@@ -155,7 +201,11 @@ impl Report {
                     let failed = problems.iter().filter(|p| p.1 == "failed").count();
                     let pending = problems.iter().filter(|p| p.1 == "pending").count();
                     let word = if pending > 0 { "partial" } else { "done" };
-                    let info = if stage.starts_with("fit") {
+                    let info = if stage == "export" {
+                        format!("{genes_ok}/{genes} methods exported")
+                    } else if stage == "twas" {
+                        format!("{genes_ok}/{genes} gene models tested")
+                    } else if stage.starts_with("fit") {
                         format!(
                             "{genes_ok}/{genes} genes fitted, {failed} failed, {pending} pending"
                         )

@@ -6,4 +6,5 @@ mod common;
 mod fit;
 mod prepare;
 mod simulate;
+mod twas;
 mod vcf_bcftools;
