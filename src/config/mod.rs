@@ -15,11 +15,11 @@ use thiserror::Error;
 
 pub use raw::{
     ExpressionNa, GenotypeField, MethodKind, RawAnnotation, RawBlocks, RawCis, RawConfig, RawCv,
-    RawInputs, RawMethod, RawQc, RawResources, TssDistance,
+    RawInputs, RawMethod, RawQc, RawResources, TssDistance, ZeroMethodKind,
 };
 
 /// Stages of the pipeline, in the order `run` executes them.
-pub const STAGES: [&str; 4] = ["prepare", "fit", "finalize", "twas"];
+pub const STAGES: [&str; 5] = ["prepare", "fit", "finalize", "twas", "report"];
 
 /// Errors met while reading or validating a pipeline file.
 #[derive(Debug, Error)]
@@ -124,6 +124,31 @@ pub struct Resources {
     pub genes_per_task: usize,
 }
 
+/// Paired comparisons between methods (the finalize stage's `compare` step).
+#[derive(Debug, Clone, Serialize)]
+pub struct Compare {
+    /// Method pairs (a, b): one-sided Wilcoxon, alternative "a has the larger test r".
+    pub pairs: Vec<(String, String)>,
+    /// Exact null distribution up to this many pairs (zeros included), normal approximation above.
+    pub exact_max_n: usize,
+    pub zero_method: ZeroMethodKind,
+    pub correction: bool,
+    /// A gene passes when pooled test r > `min_r` and its p-value < `max_p`.
+    pub min_r: f64,
+    pub max_p: f64,
+}
+
+/// Enrichment of active SNPs in peaks (the finalize stage's `enrich` step).
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrich {
+    pub bootstrap: usize,
+    pub seed: u64,
+    /// Differences are reported as `reference` minus every other method.
+    pub reference: String,
+    /// Causal SNPs of a simulated cohort, reported as the `truth` row.
+    pub truth: Option<PathBuf>,
+}
+
 /// The validated pipeline configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -140,6 +165,8 @@ pub struct Config {
     pub cv: Cv,
     pub methods: Vec<Method>,
     pub resources: Resources,
+    pub compare: Compare,
+    pub enrich: Enrich,
 }
 
 impl Config {
@@ -173,6 +200,26 @@ impl Config {
         self.output_dir.join("cache")
     }
 
+    /// Directory of the finalize outputs.
+    pub fn final_dir(&self) -> PathBuf {
+        self.output_dir.join("final")
+    }
+
+    /// The aggregated HDF5 file of one chromosome.
+    pub fn final_path(&self, chrom: &str) -> PathBuf {
+        self.final_dir().join(format!("{chrom}.h5"))
+    }
+
+    /// The twas stage's association table.
+    pub fn twas_path(&self) -> PathBuf {
+        self.output_dir.join("twas").join("twas.tsv")
+    }
+
+    /// The report.
+    pub fn report_path(&self) -> PathBuf {
+        self.output_dir.join("report.html")
+    }
+
     /// The prepare cache of one chromosome.
     pub fn cache_path(&self, chrom: &str) -> PathBuf {
         self.cache_dir().join(format!("{chrom}.h5"))
@@ -200,6 +247,7 @@ impl Config {
                 &self.inputs.variant_annotations,
             ),
             ("inputs.gwas", &self.inputs.gwas),
+            ("enrich.truth", &self.enrich.truth),
         ];
         for (key, p) in optional {
             if let Some(p) = p {
@@ -404,6 +452,29 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
     if raw.resources.genes_per_task == 0 {
         bad("resources.genes_per_task", "must be at least 1".into());
     }
+    for [a, b] in &raw.compare.pairs {
+        if a == b {
+            bad(
+                "compare.pairs",
+                format!("pair [{a}, {b}] compares a method with itself"),
+            );
+        }
+    }
+    if !(raw.compare.max_p > 0.0 && raw.compare.max_p <= 1.0) {
+        bad(
+            "compare.max_p",
+            format!("must be in (0, 1], got {}", raw.compare.max_p),
+        );
+    }
+    if !(-1.0..1.0).contains(&raw.compare.min_r) {
+        bad(
+            "compare.min_r",
+            format!("must be in [-1, 1), got {}", raw.compare.min_r),
+        );
+    }
+    if raw.enrich.bootstrap == 0 {
+        bad("enrich.bootstrap", "must be at least 1".into());
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -455,6 +526,25 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         resources: Resources {
             threads: raw.resources.threads,
             genes_per_task: raw.resources.genes_per_task,
+        },
+        compare: Compare {
+            pairs: raw
+                .compare
+                .pairs
+                .into_iter()
+                .map(|[a, b]| (a, b))
+                .collect(),
+            exact_max_n: raw.compare.exact_max_n,
+            zero_method: raw.compare.zero_method,
+            correction: raw.compare.correction,
+            min_r: raw.compare.min_r,
+            max_p: raw.compare.max_p,
+        },
+        enrich: Enrich {
+            bootstrap: raw.enrich.bootstrap,
+            seed: raw.enrich.seed.unwrap_or(raw.seed),
+            reference: raw.enrich.reference,
+            truth: opt(&raw.enrich.truth),
         },
     })
 }

@@ -7,5 +7,7 @@ pub mod genes;
 pub mod intervals;
 pub mod store;
 pub mod text;
+pub mod truth;
+pub mod tsv;
 pub mod vcf;
 pub mod vcf_write;

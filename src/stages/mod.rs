@@ -1,8 +1,10 @@
 //! Pipeline stages: each plans its work items, runs one item, and merges. `run_stage` is the
 //! one entry point the CLI uses; `status` reads what the stages left on disk.
 
+pub mod finalize;
 pub mod fit;
 pub mod prepare;
+pub mod report;
 pub mod simulate;
 pub mod status;
 
@@ -11,7 +13,7 @@ use thiserror::Error;
 use crate::config::Config;
 
 /// Stages this build can run, in pipeline order.
-pub const AVAILABLE: [&str; 2] = ["prepare", "fit"];
+pub const AVAILABLE: [&str; 4] = ["prepare", "fit", "finalize", "report"];
 
 /// What a stage did.
 #[derive(Debug, Default, Clone)]
@@ -31,6 +33,10 @@ pub enum StageError {
     Prepare(#[from] prepare::PrepareError),
     #[error(transparent)]
     Fit(#[from] fit::FitStageError),
+    #[error(transparent)]
+    Finalize(#[from] finalize::FinalizeError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     /// The stage exists in the pipeline but this build cannot run it yet.
     #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
     NotAvailable(String),
@@ -47,6 +53,8 @@ pub fn run_stage(
     let outcome = match stage {
         "prepare" => prepare::run(config, chroms, force)?,
         "fit" => fit::run(config, chroms, force)?,
+        "finalize" => finalize::run(config, chroms, force)?,
+        "report" => report::run(config)?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
     tracing::info!(
