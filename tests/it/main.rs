@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod common;
+mod finalize;
 mod fit;
 mod prepare;
+mod report;
 mod simulate;
 mod vcf_bcftools;

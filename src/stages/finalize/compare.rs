@@ -353,4 +353,46 @@ mod tests {
         let ov = overlap(&rows, &methods);
         assert_eq!(ov.len(), 3);
     }
+
+    /// scipy 1.17.1 on planted per-gene r (tests/data/compare_scipy.py): T+, z and p of the
+    /// `all` row equal scipy's one-sided Wilcoxon for every zero method, exact and normal.
+    #[test]
+    fn matches_scipy_on_planted_gene_r() {
+        let fixture = include_str!("../../../tests/data/compare_scipy.tsv");
+        let mut n_cases = 0;
+        for line in fixture.lines().filter(|l| !l.starts_with('#')).skip(1) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let nums = |s: &str| -> Vec<f64> { s.split(',').map(|v| v.parse().unwrap()).collect() };
+            let (ra, rb) = (nums(f[6]), nums(f[7]));
+            let mut c = cfg();
+            c.zero_method = match f[1] {
+                "wilcox" => ZeroMethodKind::Wilcox,
+                "pratt" => ZeroMethodKind::Pratt,
+                _ => ZeroMethodKind::Zsplit,
+            };
+            let mut rows = Vec::new();
+            for (i, (x, y)) in ra.iter().zip(&rb).enumerate() {
+                let chrom = if i % 2 == 0 { "c1" } else { "c2" };
+                rows.push(row(chrom, &format!("G{i}"), "a", *x, "ok"));
+                rows.push(row(chrom, &format!("G{i}"), "b", *y, "ok"));
+            }
+            let methods = vec!["a".to_string(), "b".to_string()];
+            let out = compare(&c, &rows, &methods, &["c1".into(), "c2".into()]);
+            let all = out.iter().find(|r| r.scope == "all").unwrap();
+            let id = format!("{} {}", f[0], f[1]);
+            assert_eq!(all.n, ra.len(), "{id}");
+            assert_eq!(all.test, f[2], "{id}");
+            assert_eq!(all.t_plus, f[3].parse::<f64>().unwrap(), "{id}");
+            let p: f64 = f[5].parse().unwrap();
+            assert!(((all.p - p) / p).abs() < 1e-10, "{id}: p {} vs scipy {p}", all.p);
+            if f[4] != "NA" {
+                let z: f64 = f[4].parse().unwrap();
+                assert!(((all.z - z) / z).abs() < 1e-12, "{id}: z {} vs scipy {z}", all.z);
+            } else {
+                assert!(all.z.is_nan(), "{id}");
+            }
+            n_cases += 1;
+        }
+        assert_eq!(n_cases, 4);
+    }
 }
