@@ -62,8 +62,9 @@ pub struct Row<'a> {
 }
 
 impl Table {
-    /// Reads `path` (plain or gzip); lines starting with `#` before the header are skipped, as
-    /// are blank lines. `required` columns must be present in the header.
+    /// Reads `path` (plain or gzip). Before the header, comment lines (`# ...` with a space, or
+    /// `##...`) are skipped; a header may itself start with `#` (`#chrom ...`). Blank lines are
+    /// skipped. `required` columns must be present in the header.
     pub fn read(path: &Path, required: &[&str]) -> Result<Table, TsvError> {
         let mut header: Option<(usize, Vec<String>)> = None;
         let mut rows = Vec::new();
@@ -74,7 +75,7 @@ impl Table {
             }
             match &header {
                 None => {
-                    if line.text.starts_with("##") {
+                    if line.text.starts_with("##") || line.text.starts_with("# ") {
                         continue;
                     }
                     let t = line.text.trim_start_matches('#');

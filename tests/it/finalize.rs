@@ -211,8 +211,10 @@ fn finalize_aggregates_compares_enriches_and_reruns_incrementally() {
     std::fs::remove_file(&failed_marker).unwrap();
     let again = run_in(dir.path(), &["run", ps, "--stage", "finalize"]);
     assert!(again.status.success(), "{}", text(&again));
-    py(CHECK_SUMMARY, &[&out]);
-    py(CHECK_TRUTH, &[&out, cohort]);
+    let checked = py(CHECK_SUMMARY, &[&out]);
+    assert!(checked.contains("checked 36"), "{checked}");
+    let truth = py(CHECK_TRUTH, &[&out, cohort]);
+    assert!(truth.starts_with("truth "), "{truth}");
 
     // Unchanged inputs: the aggregate is skipped.
     let skip = run_in(dir.path(), &["run", ps, "--stage", "finalize"]);

@@ -215,3 +215,136 @@ pub fn enrich(cfg: &Enrich, rows: &[SummaryRow], methods: &[String]) -> Vec<Enri
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(gene: &str, method: &str, status: &str, c: [u64; 4], truth: Option<[u64; 2]>) -> SummaryRow {
+        SummaryRow {
+            gene_id: gene.into(),
+            gene_name: gene.into(),
+            chrom: "c1".into(),
+            tss: 1,
+            method: method.into(),
+            status: status.into(),
+            reason: String::new(),
+            n: 100,
+            p: c[2],
+            test_r: 0.3,
+            r2: 0.09,
+            pval: 0.01,
+            r2_oos: 0.09,
+            pve: f64::NAN,
+            pge: f64::NAN,
+            n_active: c[0],
+            n_active_in_peak: c[1],
+            n_tested: c[2],
+            n_tested_in_peak: c[3],
+            max_rhat: f64::NAN,
+            min_ess_bulk: f64::NAN,
+            flag_rhat: 0,
+            flag_ess: 0,
+            flag_pip: 0,
+            passes: 1,
+            n_causal: truth.map(|t| t[0]),
+            n_causal_tested: truth.map(|t| t[0]),
+            n_causal_in_peak: truth.map(|t| t[1]),
+        }
+    }
+
+    fn cfg(seed: u64) -> Enrich {
+        Enrich {
+            bootstrap: 400,
+            seed,
+            reference: "a".into(),
+            truth: None,
+        }
+    }
+
+    /// Hand-built counts [active, active_in_peak, tested, tested_in_peak] per gene.
+    fn rows() -> Vec<SummaryRow> {
+        vec![
+            row("G1", "a", "ok", [4, 2, 100, 10], Some([2, 1])),
+            row("G1", "b", "ok", [5, 1, 100, 10], Some([2, 1])),
+            row("G2", "a", "ok", [2, 1, 50, 5], Some([1, 1])),
+            row("G2", "b", "failed", [0, 0, 50, 5], Some([1, 1])),
+            row("G3", "a", "ok", [3, 1, 80, 4], Some([0, 0])),
+            row("G3", "b", "ok", [2, 0, 80, 4], Some([0, 0])),
+        ]
+    }
+
+    #[test]
+    fn counts_folds_truth_and_differences_on_a_hand_built_case() {
+        let methods = vec!["a".to_string(), "b".to_string()];
+        let out = enrich(&cfg(3), &rows(), &methods);
+        let names: Vec<(&str, &str, &str)> = out
+            .iter()
+            .map(|r| (r.row, r.method.as_str(), r.versus.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("fold", "a", "-"),
+                ("fold", "b", "-"),
+                ("fold", "truth", "-"),
+                ("difference", "a", "b"),
+                ("difference", "a", "truth"),
+            ]
+        );
+        // a: active 9, in peak 4; tested 230, in peak 19.
+        let a = &out[0];
+        assert_eq!((a.n_genes, a.counts.active, a.counts.active_in), (3, 9, 4));
+        assert_eq!((a.counts.tested, a.counts.tested_in), (230, 19));
+        assert!((a.estimate - (4.0 / 9.0) / (19.0 / 230.0)).abs() < 1e-12);
+        // b: only G1 and G3 are fitted.
+        assert_eq!((out[1].n_genes, out[1].counts.active), (2, 7));
+        assert!((out[1].estimate - (1.0 / 7.0) / (14.0 / 180.0)).abs() < 1e-12);
+        // truth: 3 causal SNPs, 2 in peaks, on all three genes.
+        let t = &out[2];
+        assert_eq!((t.n_genes, t.counts.active, t.counts.active_in), (3, 3, 2));
+        assert!((t.estimate - (2.0 / 3.0) / (19.0 / 230.0)).abs() < 1e-12);
+        // a - b on the shared genes G1 and G3 only.
+        let d = &out[3];
+        assert_eq!(d.n_genes, 2);
+        let fa = (3.0 / 7.0) / (14.0 / 180.0);
+        let fb = (1.0 / 7.0) / (14.0 / 180.0);
+        assert!((d.estimate - (fa - fb)).abs() < 1e-12);
+        for r in &out {
+            assert!(
+                r.ci_lo <= r.estimate && r.estimate <= r.ci_hi,
+                "{}: {} not in [{}, {}]",
+                r.method,
+                r.estimate,
+                r.ci_lo,
+                r.ci_hi
+            );
+        }
+    }
+
+    #[test]
+    fn bootstrap_is_deterministic_for_a_seed() {
+        let methods = vec!["a".to_string(), "b".to_string()];
+        let one = enrich(&cfg(11), &rows(), &methods);
+        let two = enrich(&cfg(11), &rows(), &methods);
+        let text = |v: &[EnrichRow]| v.iter().map(EnrichRow::cells).collect::<Vec<_>>();
+        assert_eq!(text(&one), text(&two));
+        let other = enrich(&cfg(12), &rows(), &methods);
+        assert_eq!(one[0].estimate, other[0].estimate);
+        assert!(
+            one.iter()
+                .zip(&other)
+                .any(|(x, y)| x.ci_lo != y.ci_lo || x.ci_hi != y.ci_hi),
+            "another seed draws other replicates"
+        );
+    }
+
+    #[test]
+    fn undefined_enrichment_is_a_row_with_a_note() {
+        let rows = vec![row("G1", "a", "ok", [0, 0, 10, 2], None)];
+        let out = enrich(&cfg(1), &rows, &["a".to_string()]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].estimate.is_nan());
+        assert!(out[0].note.contains("no active SNPs"), "{}", out[0].note);
+    }
+}
