@@ -528,12 +528,7 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
             genes_per_task: raw.resources.genes_per_task,
         },
         compare: Compare {
-            pairs: raw
-                .compare
-                .pairs
-                .into_iter()
-                .map(|[a, b]| (a, b))
-                .collect(),
+            pairs: raw.compare.pairs.into_iter().map(|[a, b]| (a, b)).collect(),
             exact_max_n: raw.compare.exact_max_n,
             zero_method: raw.compare.zero_method,
             correction: raw.compare.correction,

@@ -255,7 +255,12 @@ impl<'a> Out<'a> {
         self.copy_rel(src, "", skip)
     }
 
-    fn copy_rel(&self, src: &Group, rel: &str, skip: &dyn Fn(&str) -> bool) -> Result<(), StoreError> {
+    fn copy_rel(
+        &self,
+        src: &Group,
+        rel: &str,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<(), StoreError> {
         let join = |name: &str| {
             if rel.is_empty() {
                 name.to_string()
@@ -276,7 +281,9 @@ impl<'a> Out<'a> {
             if skip(&join(&name)) {
                 continue;
             }
-            let a = src.attr(&name).map_err(src_err(format!("{}@{name}", src.name())))?;
+            let a = src
+                .attr(&name)
+                .map_err(src_err(format!("{}@{name}", src.name())))?;
             self.copy_attr(&a, &name)?;
         }
         let members = src.member_names().map_err(src_err(src.name()))?;
@@ -308,9 +315,15 @@ impl<'a> Out<'a> {
             source,
         };
         if !a.is_scalar() {
-            return Err(bad(format!("attribute shape {:?} is not scalar", a.shape())));
+            return Err(bad(format!(
+                "attribute shape {:?} is not scalar",
+                a.shape()
+            )));
         }
-        let td = a.dtype().and_then(|t| t.to_descriptor()).map_err(read_err)?;
+        let td = a
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(read_err)?;
         match td {
             T::VarLenUnicode => {
                 let v = a.read_scalar::<VarLenUnicode>().map_err(read_err)?;
@@ -334,18 +347,33 @@ impl<'a> Out<'a> {
             source,
         };
         let shape = ds.shape();
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(read_err)?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(read_err)?;
         match td {
             T::VarLenUnicode => {
                 let v = ds.read_raw::<VarLenUnicode>().map_err(read_err)?;
                 self.data(name, &v, &shape)
             }
-            T::Float(FloatSize::U8) => self.data(name, &ds.read_raw::<f64>().map_err(read_err)?, &shape),
-            T::Float(FloatSize::U4) => self.data(name, &ds.read_raw::<f32>().map_err(read_err)?, &shape),
-            T::Unsigned(IntSize::U1) => self.data(name, &ds.read_raw::<u8>().map_err(read_err)?, &shape),
-            T::Unsigned(IntSize::U4) => self.data(name, &ds.read_raw::<u32>().map_err(read_err)?, &shape),
-            T::Unsigned(IntSize::U8) => self.data(name, &ds.read_raw::<u64>().map_err(read_err)?, &shape),
-            T::Integer(IntSize::U8) => self.data(name, &ds.read_raw::<i64>().map_err(read_err)?, &shape),
+            T::Float(FloatSize::U8) => {
+                self.data(name, &ds.read_raw::<f64>().map_err(read_err)?, &shape)
+            }
+            T::Float(FloatSize::U4) => {
+                self.data(name, &ds.read_raw::<f32>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U1) => {
+                self.data(name, &ds.read_raw::<u8>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U4) => {
+                self.data(name, &ds.read_raw::<u32>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U8) => {
+                self.data(name, &ds.read_raw::<u64>().map_err(read_err)?, &shape)
+            }
+            T::Integer(IntSize::U8) => {
+                self.data(name, &ds.read_raw::<i64>().map_err(read_err)?, &shape)
+            }
             other => Err(StoreError::BadString {
                 path: self.path.to_path_buf(),
                 object: name.to_string(),
@@ -498,8 +526,14 @@ mod tests {
         assert_eq!(read_attr::<u64>(&c, "n"), Some(5));
         let cs = c.group("snps").unwrap();
         assert_eq!(read_strings(&cs, "id").unwrap(), ["rs1", "rs2", "rs3"]);
-        assert_eq!(cs.dataset("pos").unwrap().read_raw::<u64>().unwrap(), [10, 20, 30]);
-        assert!(cs.dataset("m").is_err(), "skipped member must not be copied");
+        assert_eq!(
+            cs.dataset("pos").unwrap().read_raw::<u64>().unwrap(),
+            [10, 20, 30]
+        );
+        assert!(
+            cs.dataset("m").is_err(),
+            "skipped member must not be copied"
+        );
         assert!(text.contains("pos  [3] uint64"), "{text}");
         assert!(text.contains("@gene_id = \"G1\""), "{text}");
     }

@@ -265,6 +265,9 @@ mod tests {
             assert_eq!(fmt_f64(v).parse::<f64>().unwrap(), v);
         }
         assert_eq!(fmt_f64(f64::NAN), "NA");
-        assert_eq!(render(&["a", "b"], &[vec!["1".into(), "2".into()]]), "a\tb\n1\t2\n");
+        assert_eq!(
+            render(&["a", "b"], &[vec!["1".into(), "2".into()]]),
+            "a\tb\n1\t2\n"
+        );
     }
 }

@@ -163,7 +163,10 @@ const PALETTE: [RGBColor; 8] = [
 /// A padded range covering `values` (and `extra`), never empty.
 fn range(values: impl Iterator<Item = f64>, extra: &[f64]) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.chain(extra.iter().copied()).filter(|v| v.is_finite()) {
+    for v in values
+        .chain(extra.iter().copied())
+        .filter(|v| v.is_finite())
+    {
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -225,7 +228,10 @@ fn plot_delta_r(
         root.fill(&WHITE).map_err(plot_err(name))?;
         let nc = chroms.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Per-gene Δr = r(a) − r(b) by chromosome", ("sans-serif", 18))
+            .caption(
+                "Per-gene Δr = r(a) − r(b) by chromosome",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -342,12 +348,14 @@ struct Forest {
 }
 
 /// Forest plot of fold enrichment (one row per method and the truth) with 95% intervals.
-fn plot_forest(rows: &[Forest], title: &str, xdesc: &str, null: f64) -> Result<String, ReportError> {
+fn plot_forest(
+    rows: &[Forest],
+    title: &str,
+    xdesc: &str,
+    null: f64,
+) -> Result<String, ReportError> {
     let name = "forest";
-    let (x0, x1) = range(
-        rows.iter().flat_map(|r| [r.est, r.lo, r.hi]),
-        &[null],
-    );
+    let (x0, x1) = range(rows.iter().flat_map(|r| [r.est, r.lo, r.hi]), &[null]);
     let n = rows.len().max(1) as f64;
     let mut buf = String::new();
     {
@@ -465,7 +473,11 @@ fn plot_passing(bars: &[(String, f64, f64)]) -> Result<String, ReportError> {
 
 /// Manhattan plot of one method's TWAS p-values, chromosomes side by side, with the Bonferroni
 /// line at 0.05 / genes.
-fn plot_manhattan(rows: &[&TwasRow], chroms: &[String], method: &str) -> Result<String, ReportError> {
+fn plot_manhattan(
+    rows: &[&TwasRow],
+    chroms: &[String],
+    method: &str,
+) -> Result<String, ReportError> {
     let name = "manhattan";
     let mut max_tss: HashMap<&str, u64> = HashMap::new();
     for r in rows {
@@ -537,7 +549,11 @@ fn plot_qq(by_method: &[(String, Vec<f64>)]) -> Result<String, ReportError> {
     let series: Vec<(String, Vec<(f64, f64)>)> = by_method
         .iter()
         .map(|(m, ps)| {
-            let mut p: Vec<f64> = ps.iter().copied().filter(|p| p.is_finite() && *p > 0.0).collect();
+            let mut p: Vec<f64> = ps
+                .iter()
+                .copied()
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .collect();
             p.sort_by(f64::total_cmp);
             let n = p.len() as f64;
             let pts = p
@@ -548,8 +564,14 @@ fn plot_qq(by_method: &[(String, Vec<f64>)]) -> Result<String, ReportError> {
             (m.clone(), pts)
         })
         .collect();
-    let (_, ymax) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)), &[0.0, 1.0]);
-    let (_, xmax) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)), &[0.0, 1.0]);
+    let (_, ymax) = range(
+        series.iter().flat_map(|s| s.1.iter().map(|p| p.1)),
+        &[0.0, 1.0],
+    );
+    let (_, xmax) = range(
+        series.iter().flat_map(|s| s.1.iter().map(|p| p.0)),
+        &[0.0, 1.0],
+    );
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (560, 520)).into_drawing_area();
@@ -652,8 +674,17 @@ pub fn render(config: &Config, inp: &ReportInputs) -> Result<String, ReportError
     h.push_str(&html_table(
         &inp.compare,
         &[
-            "scope", "method_a", "method_b", "n", "n_a_better", "mean_dr", "median_dr", "t_plus",
-            "z", "p", "test",
+            "scope",
+            "method_a",
+            "method_b",
+            "n",
+            "n_a_better",
+            "mean_dr",
+            "median_dr",
+            "t_plus",
+            "z",
+            "p",
+            "test",
         ],
     )?);
     if pairs.is_empty() {

@@ -189,7 +189,10 @@ fn finalize_aggregates_compares_enriches_and_reruns_incrementally() {
     let first = run_in(dir.path(), &["run", ps, "--stage", "finalize"]);
     assert!(first.status.success(), "{}", text(&first));
     let log = text(&first);
-    assert!(log.contains("compare: pair bsbslmm vs block_only skipped"), "{log}");
+    assert!(
+        log.contains("compare: pair bsbslmm vs block_only skipped"),
+        "{log}"
+    );
     let tsv = std::fs::read_to_string(out.join("final/genes.tsv")).unwrap();
     let g2 = genes[2].trim_end_matches(".h5");
     assert!(
@@ -218,11 +221,7 @@ fn finalize_aggregates_compares_enriches_and_reruns_incrementally() {
 
     // Unchanged inputs: the aggregate is skipped.
     let skip = run_in(dir.path(), &["run", ps, "--stage", "finalize"]);
-    assert!(
-        text(&skip).contains("0 done, 2 skipped"),
-        "{}",
-        text(&skip)
-    );
+    assert!(text(&skip).contains("0 done, 2 skipped"), "{}", text(&skip));
 
     // Incremental == fresh, file by file.
     std::fs::rename(out.join("final"), dir.path().join("final_incremental")).unwrap();

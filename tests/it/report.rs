@@ -56,7 +56,7 @@ fn planted_rows() -> Vec<SummaryRow> {
                     flag_rhat: u8::from(g > 1),
                     flag_ess: u8::from(g < 4),
                     flag_pip: 0,
-                    passes: u8::from(r > 0.1 && r > 0.15),
+                    passes: u8::from(r > 0.15),
                     n_causal: Some(2),
                     n_causal_tested: Some(2),
                     n_causal_in_peak: Some(1),

@@ -384,10 +384,18 @@ mod tests {
             assert_eq!(all.test, f[2], "{id}");
             assert_eq!(all.t_plus, f[3].parse::<f64>().unwrap(), "{id}");
             let p: f64 = f[5].parse().unwrap();
-            assert!(((all.p - p) / p).abs() < 1e-10, "{id}: p {} vs scipy {p}", all.p);
+            assert!(
+                ((all.p - p) / p).abs() < 1e-10,
+                "{id}: p {} vs scipy {p}",
+                all.p
+            );
             if f[4] != "NA" {
                 let z: f64 = f[4].parse().unwrap();
-                assert!(((all.z - z) / z).abs() < 1e-12, "{id}: z {} vs scipy {z}", all.z);
+                assert!(
+                    ((all.z - z) / z).abs() < 1e-12,
+                    "{id}: z {} vs scipy {z}",
+                    all.z
+                );
             } else {
                 assert!(all.z.is_nan(), "{id}");
             }

@@ -220,7 +220,13 @@ pub fn enrich(cfg: &Enrich, rows: &[SummaryRow], methods: &[String]) -> Vec<Enri
 mod tests {
     use super::*;
 
-    fn row(gene: &str, method: &str, status: &str, c: [u64; 4], truth: Option<[u64; 2]>) -> SummaryRow {
+    fn row(
+        gene: &str,
+        method: &str,
+        status: &str,
+        c: [u64; 4],
+        truth: Option<[u64; 2]>,
+    ) -> SummaryRow {
         SummaryRow {
             gene_id: gene.into(),
             gene_name: gene.into(),
@@ -333,7 +339,13 @@ mod tests {
         let many: Vec<SummaryRow> = (0..40u64)
             .map(|g| {
                 let a = 1 + g % 5;
-                row(&format!("G{g}"), "a", "ok", [a, (g * 7) % (a + 1), 60 + g, 3 + g % 9], None)
+                row(
+                    &format!("G{g}"),
+                    "a",
+                    "ok",
+                    [a, (g * 7) % (a + 1), 60 + g, 3 + g % 9],
+                    None,
+                )
             })
             .collect();
         let x = enrich(&cfg(11), &many, &methods[..1]);

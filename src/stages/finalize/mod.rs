@@ -162,7 +162,9 @@ pub fn genome_wide(config: &Config) -> Result<(), FinalizeError> {
             rows.extend(read_summary(&chrom_tsv(config, chrom))?);
             chroms.push(chrom.clone());
         } else {
-            info!("finalize: {chrom} has no complete aggregate; left out of the genome-wide tables");
+            info!(
+                "finalize: {chrom} has no complete aggregate; left out of the genome-wide tables"
+            );
         }
     }
     let dir = config.final_dir();
@@ -193,7 +195,10 @@ pub fn genome_wide(config: &Config) -> Result<(), FinalizeError> {
     )?;
     write(
         &dir.join("overlap.tsv"),
-        &tsv::render(&compare::OVERLAP_COLUMNS, &compare::overlap(&rows, &methods)),
+        &tsv::render(
+            &compare::OVERLAP_COLUMNS,
+            &compare::overlap(&rows, &methods),
+        ),
     )?;
 
     let enr = enrich::enrich(&config.enrich, &rows, &methods);
