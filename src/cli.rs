@@ -51,7 +51,7 @@ Example:
 The same seed always gives byte-identical files. The generative model and the truth files
 are described in PIPELINE.md (\"The simulated cohort\").")]
     Simulate(SimulateArgs),
-    /// Run pipeline stages in order (prepare, fit, finalize, twas), or the named ones alone.
+    /// Run pipeline stages in order (prepare, fit, finalize, twas, report), or the named ones alone.
     #[command(after_help = "\
 Examples:
   bsbslmm run pipeline.yaml                          # every available stage, all chromosomes
@@ -106,7 +106,7 @@ pub struct RunArgs {
     /// Pipeline file.
     #[arg(default_value = "pipeline.yaml")]
     pub pipeline: PathBuf,
-    /// Run only this stage (repeatable): prepare, fit, finalize, twas.
+    /// Run only this stage (repeatable): prepare, fit, finalize, twas, report.
     #[arg(long = "stage", value_name = "NAME")]
     pub stages: Vec<String>,
     /// Only this chromosome (repeatable); default: all in the pipeline file.

@@ -15,11 +15,12 @@ use thiserror::Error;
 
 pub use raw::{
     ExportGenes, ExpressionNa, GenotypeField, MethodKind, RawAnnotation, RawBlocks, RawCis,
-    RawConfig, RawCv, RawInputs, RawMethod, RawQc, RawResources, TssDistance,
+    RawConfig, RawCv, RawInputs, RawMethod, RawQc, RawResources, TssDistance, ZeroMethodKind,
 };
 
-/// Stages of the pipeline, in the order `run` executes them.
-pub const STAGES: [&str; 5] = ["prepare", "fit", "finalize", "export", "twas"];
+/// Stage names `--stage` accepts, in pipeline order. `export` is the last step of `finalize`
+/// (a plain `run` executes it there); naming it alone reruns just the PredictDB export.
+pub const STAGES: [&str; 6] = ["prepare", "fit", "finalize", "export", "twas", "report"];
 
 /// Errors met while reading or validating a pipeline file.
 #[derive(Debug, Error)]
@@ -147,6 +148,31 @@ pub struct Twas {
     pub methods: Vec<String>,
 }
 
+/// Paired comparisons between methods (the finalize stage's `compare` step).
+#[derive(Debug, Clone, Serialize)]
+pub struct Compare {
+    /// Method pairs (a, b): one-sided Wilcoxon, alternative "a has the larger test r".
+    pub pairs: Vec<(String, String)>,
+    /// Exact null distribution up to this many pairs (zeros included), normal approximation above.
+    pub exact_max_n: usize,
+    pub zero_method: ZeroMethodKind,
+    pub correction: bool,
+    /// A gene passes when pooled test r > `min_r` and its p-value < `max_p`.
+    pub min_r: f64,
+    pub max_p: f64,
+}
+
+/// Enrichment of active SNPs in peaks (the finalize stage's `enrich` step).
+#[derive(Debug, Clone, Serialize)]
+pub struct Enrich {
+    pub bootstrap: usize,
+    pub seed: u64,
+    /// Differences are reported as `reference` minus every other method.
+    pub reference: String,
+    /// Causal SNPs of a simulated cohort, reported as the `truth` row.
+    pub truth: Option<PathBuf>,
+}
+
 /// The validated pipeline configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -165,6 +191,8 @@ pub struct Config {
     pub resources: Resources,
     pub export: Export,
     pub twas: Twas,
+    pub compare: Compare,
+    pub enrich: Enrich,
 }
 
 impl Config {
@@ -198,6 +226,26 @@ impl Config {
         self.output_dir.join("cache")
     }
 
+    /// Directory of the finalize outputs.
+    pub fn final_dir(&self) -> PathBuf {
+        self.output_dir.join("final")
+    }
+
+    /// The aggregated HDF5 file of one chromosome.
+    pub fn final_path(&self, chrom: &str) -> PathBuf {
+        self.final_dir().join(format!("{chrom}.h5"))
+    }
+
+    /// The twas stage's association table.
+    pub fn twas_path(&self) -> PathBuf {
+        self.output_dir.join("twas").join("twas.tsv")
+    }
+
+    /// The report.
+    pub fn report_path(&self) -> PathBuf {
+        self.output_dir.join("report.html")
+    }
+
     /// The prepare cache of one chromosome.
     pub fn cache_path(&self, chrom: &str) -> PathBuf {
         self.cache_dir().join(format!("{chrom}.h5"))
@@ -225,6 +273,7 @@ impl Config {
                 &self.inputs.variant_annotations,
             ),
             ("inputs.gwas", &self.inputs.gwas),
+            ("enrich.truth", &self.enrich.truth),
         ];
         for (key, p) in optional {
             if let Some(p) = p {
@@ -467,6 +516,29 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         }
         raw.twas.methods.clone()
     };
+    for [a, b] in &raw.compare.pairs {
+        if a == b {
+            bad(
+                "compare.pairs",
+                format!("pair [{a}, {b}] compares a method with itself"),
+            );
+        }
+    }
+    if !(raw.compare.max_p > 0.0 && raw.compare.max_p <= 1.0) {
+        bad(
+            "compare.max_p",
+            format!("must be in (0, 1], got {}", raw.compare.max_p),
+        );
+    }
+    if !(-1.0..1.0).contains(&raw.compare.min_r) {
+        bad(
+            "compare.min_r",
+            format!("must be in [-1, 1), got {}", raw.compare.min_r),
+        );
+    }
+    if raw.enrich.bootstrap == 0 {
+        bad("enrich.bootstrap", "must be at least 1".into());
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -528,6 +600,20 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
         },
         twas: Twas {
             methods: twas_methods,
+        },
+        compare: Compare {
+            pairs: raw.compare.pairs.into_iter().map(|[a, b]| (a, b)).collect(),
+            exact_max_n: raw.compare.exact_max_n,
+            zero_method: raw.compare.zero_method,
+            correction: raw.compare.correction,
+            min_r: raw.compare.min_r,
+            max_p: raw.compare.max_p,
+        },
+        enrich: Enrich {
+            bootstrap: raw.enrich.bootstrap,
+            seed: raw.enrich.seed.unwrap_or(raw.seed),
+            reference: raw.enrich.reference,
+            truth: opt(&raw.enrich.truth),
         },
     })
 }

@@ -35,6 +35,9 @@ pub struct RawConfig {
     pub export: RawExport,
     #[serde(default)]
     pub twas: RawTwas,
+    pub compare: RawCompare,
+    #[serde(default)]
+    pub enrich: RawEnrich,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -414,6 +417,55 @@ impl Default for RawExport {
     }
 }
 
+/// How zero differences enter the Wilcoxon test (scipy's `zero_method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroMethodKind {
+    /// Drop zero differences.
+    #[default]
+    Wilcox,
+    /// Rank zeros, give them no sign.
+    Pratt,
+    /// Split zero ranks between T+ and T-.
+    Zsplit,
+}
+
+/// `compare:` — paired Wilcoxon tests between methods and the "passing genes" filter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    /// Method pairs [a, b]; the one-sided alternative is "a predicts better than b".
+    #[serde(default = "d_pairs")]
+    pub pairs: Vec<[String; 2]>,
+    /// Up to this many pairs (zeros included) the exact null distribution is used.
+    #[serde(default = "d_exact_max_n")]
+    pub exact_max_n: usize,
+    #[serde(default)]
+    pub zero_method: ZeroMethodKind,
+    /// Continuity correction in the normal approximation.
+    #[serde(default)]
+    pub correction: bool,
+    /// A gene passes when its pooled test r is above this ...
+    #[serde(default = "d_min_r")]
+    pub min_r: f64,
+    /// ... and its pooled p-value is below this (PredictDB: r > 0.1, p < 0.05).
+    #[serde(default = "d_max_p")]
+    pub max_p: f64,
+}
+
+impl Default for RawCompare {
+    fn default() -> Self {
+        RawCompare {
+            pairs: d_pairs(),
+            exact_max_n: d_exact_max_n(),
+            zero_method: ZeroMethodKind::Wilcox,
+            correction: false,
+            min_r: d_min_r(),
+            max_p: d_max_p(),
+        }
+    }
+}
+
 fn d_min_r() -> f64 {
     0.1
 }
@@ -434,4 +486,53 @@ pub struct RawTwas {
     /// Methods whose exported models are tested; empty = every configured method.
     #[serde(default)]
     pub methods: Vec<String>,
+}
+
+fn d_pairs() -> Vec<[String; 2]> {
+    ["bslmm", "block_only", "enet"]
+        .into_iter()
+        .map(|b| ["bsbslmm".to_string(), b.to_string()])
+        .collect()
+}
+fn d_exact_max_n() -> usize {
+    50
+}
+fn d_max_p() -> f64 {
+    0.05
+}
+
+/// `enrich:` — enrichment of active SNPs in peaks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnrich {
+    /// Bootstrap replicates (resampling genes) for the 95% intervals.
+    #[serde(default = "d_bootstrap")]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap; default: the pipeline seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The method whose difference with every other method (and the truth) is reported.
+    #[serde(default = "d_reference")]
+    pub reference: String,
+    /// Optional truth file of causal SNPs (simulate's `truth/causal.tsv`).
+    #[serde(default)]
+    pub truth: Option<PathBuf>,
+}
+
+impl Default for RawEnrich {
+    fn default() -> Self {
+        RawEnrich {
+            bootstrap: d_bootstrap(),
+            seed: None,
+            reference: d_reference(),
+            truth: None,
+        }
+    }
+}
+
+fn d_bootstrap() -> usize {
+    1000
+}
+fn d_reference() -> String {
+    "bsbslmm".into()
 }

@@ -9,5 +9,7 @@ pub mod predictdb;
 pub mod store;
 pub mod sumstats;
 pub mod text;
+pub mod truth;
+pub mod tsv;
 pub mod vcf;
 pub mod vcf_write;

@@ -163,6 +163,15 @@ impl<'a> Out<'a> {
         })
     }
 
+    /// Opens an existing child group.
+    pub fn group_at(&self, name: &str) -> Result<OwnedOut, StoreError> {
+        let g = self.group.group(name).map_err(self.err(name))?;
+        Ok(OwnedOut {
+            path: self.path.to_path_buf(),
+            group: g,
+        })
+    }
+
     /// A string attribute.
     pub fn attr_str(&self, name: &str, value: &str) -> Result<(), StoreError> {
         let v = self.vlu(name, value)?;
@@ -234,6 +243,149 @@ impl OwnedOut {
             group: &self.group,
         }
     }
+}
+
+impl<'a> Out<'a> {
+    /// Copies every attribute and member of `src` (recursively) into this group, except the
+    /// members and attributes whose name `skip` accepts (called with the path relative to `src`,
+    /// e.g. `hyper` or `cv/predictions`). Datasets of f64, f32, u8, u32, u64, i64 and
+    /// variable-length UTF-8 strings are copied with their shape; other types are reported as
+    /// [`StoreError::BadString`] naming the object.
+    pub fn copy_from(&self, src: &Group, skip: &dyn Fn(&str) -> bool) -> Result<(), StoreError> {
+        self.copy_rel(src, "", skip)
+    }
+
+    fn copy_rel(
+        &self,
+        src: &Group,
+        rel: &str,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<(), StoreError> {
+        let join = |name: &str| {
+            if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            }
+        };
+        let src_err = |object: String| {
+            let path = PathBuf::from(src.filename());
+            move |source| StoreError::Hdf5 {
+                path,
+                object,
+                source,
+            }
+        };
+        let attr_names = src.attr_names().map_err(src_err(src.name()))?;
+        for name in attr_names {
+            if skip(&join(&name)) {
+                continue;
+            }
+            let a = src
+                .attr(&name)
+                .map_err(src_err(format!("{}@{name}", src.name())))?;
+            self.copy_attr(&a, &name)?;
+        }
+        let members = src.member_names().map_err(src_err(src.name()))?;
+        for name in members {
+            let rel_name = join(&name);
+            if skip(&rel_name) {
+                continue;
+            }
+            if let Ok(ds) = src.dataset(&name) {
+                self.copy_dataset(&ds, &name)?;
+            } else if let Ok(g) = src.group(&name) {
+                let sub = self.group(&name)?;
+                sub.out().copy_rel(&g, &rel_name, skip)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_attr(&self, a: &hdf5::Attribute, name: &str) -> Result<(), StoreError> {
+        use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T};
+        let bad = |what: String| StoreError::BadString {
+            path: self.path.to_path_buf(),
+            object: name.to_string(),
+            message: what,
+        };
+        let read_err = |source| StoreError::Hdf5 {
+            path: PathBuf::from(a.filename()),
+            object: a.name(),
+            source,
+        };
+        if !a.is_scalar() {
+            return Err(bad(format!(
+                "attribute shape {:?} is not scalar",
+                a.shape()
+            )));
+        }
+        let td = a
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(read_err)?;
+        match td {
+            T::VarLenUnicode => {
+                let v = a.read_scalar::<VarLenUnicode>().map_err(read_err)?;
+                self.attr_str(name, v.as_str())
+            }
+            T::Float(FloatSize::U8) => self.attr(name, a.read_scalar::<f64>().map_err(read_err)?),
+            T::Float(FloatSize::U4) => self.attr(name, a.read_scalar::<f32>().map_err(read_err)?),
+            T::Unsigned(IntSize::U1) => self.attr(name, a.read_scalar::<u8>().map_err(read_err)?),
+            T::Unsigned(IntSize::U4) => self.attr(name, a.read_scalar::<u32>().map_err(read_err)?),
+            T::Unsigned(IntSize::U8) => self.attr(name, a.read_scalar::<u64>().map_err(read_err)?),
+            T::Integer(IntSize::U8) => self.attr(name, a.read_scalar::<i64>().map_err(read_err)?),
+            other => Err(bad(format!("attribute type {other} cannot be copied"))),
+        }
+    }
+
+    fn copy_dataset(&self, ds: &hdf5::Dataset, name: &str) -> Result<(), StoreError> {
+        use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T};
+        let read_err = |source| StoreError::Hdf5 {
+            path: PathBuf::from(ds.filename()),
+            object: ds.name(),
+            source,
+        };
+        let shape = ds.shape();
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(read_err)?;
+        match td {
+            T::VarLenUnicode => {
+                let v = ds.read_raw::<VarLenUnicode>().map_err(read_err)?;
+                self.data(name, &v, &shape)
+            }
+            T::Float(FloatSize::U8) => {
+                self.data(name, &ds.read_raw::<f64>().map_err(read_err)?, &shape)
+            }
+            T::Float(FloatSize::U4) => {
+                self.data(name, &ds.read_raw::<f32>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U1) => {
+                self.data(name, &ds.read_raw::<u8>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U4) => {
+                self.data(name, &ds.read_raw::<u32>().map_err(read_err)?, &shape)
+            }
+            T::Unsigned(IntSize::U8) => {
+                self.data(name, &ds.read_raw::<u64>().map_err(read_err)?, &shape)
+            }
+            T::Integer(IntSize::U8) => {
+                self.data(name, &ds.read_raw::<i64>().map_err(read_err)?, &shape)
+            }
+            other => Err(StoreError::BadString {
+                path: self.path.to_path_buf(),
+                object: name.to_string(),
+                message: format!("dataset type {other} cannot be copied"),
+            }),
+        }
+    }
+}
+
+/// Reads a numeric scalar attribute, if present and of a type convertible to `T`.
+pub fn read_attr<T: H5Type>(loc: &Location, name: &str) -> Option<T> {
+    loc.attr(name).and_then(|a| a.read_scalar::<T>()).ok()
 }
 
 /// Reads a string attribute, if present.
@@ -363,6 +515,25 @@ mod tests {
         let m = snps.dataset("m").unwrap().read_2d::<f64>().unwrap();
         assert_eq!(m[[1, 0]], 4.0);
         let text = describe_tree(&path, "/", 3).unwrap();
+        let copy = dir.path().join("copy.h5");
+        let w2 = H5Writer::create(&copy).unwrap();
+        w2.out()
+            .copy_from(&f, &|rel| rel == "snps/m" || rel == "complete")
+            .unwrap();
+        w2.finish().unwrap();
+        let c = hdf5::File::open(&copy).unwrap();
+        assert_eq!(read_attr_str(&c, "gene_id").as_deref(), Some("G1"));
+        assert_eq!(read_attr::<u64>(&c, "n"), Some(5));
+        let cs = c.group("snps").unwrap();
+        assert_eq!(read_strings(&cs, "id").unwrap(), ["rs1", "rs2", "rs3"]);
+        assert_eq!(
+            cs.dataset("pos").unwrap().read_raw::<u64>().unwrap(),
+            [10, 20, 30]
+        );
+        assert!(
+            cs.dataset("m").is_err(),
+            "skipped member must not be copied"
+        );
         assert!(text.contains("pos  [3] uint64"), "{text}");
         assert!(text.contains("@gene_id = \"G1\""), "{text}");
     }

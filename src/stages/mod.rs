@@ -2,8 +2,10 @@
 //! one entry point the CLI uses; `status` reads what the stages left on disk.
 
 pub mod export;
+pub mod finalize;
 pub mod fit;
 pub mod prepare;
+pub mod report;
 pub mod simulate;
 pub mod status;
 pub mod twas;
@@ -12,8 +14,8 @@ use thiserror::Error;
 
 use crate::config::Config;
 
-/// Stages this build can run, in pipeline order.
-pub const AVAILABLE: [&str; 4] = ["prepare", "fit", "export", "twas"];
+/// Stages a plain `run` executes, in pipeline order (export runs inside finalize).
+pub const AVAILABLE: [&str; 5] = ["prepare", "fit", "finalize", "twas", "report"];
 
 /// What a stage did.
 #[derive(Debug, Default, Clone)]
@@ -37,6 +39,10 @@ pub enum StageError {
     Export(Box<export::ExportError>),
     #[error(transparent)]
     Twas(Box<twas::TwasError>),
+    #[error(transparent)]
+    Finalize(#[from] finalize::FinalizeError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     /// The stage exists in the pipeline but this build cannot run it yet.
     #[error("stage `{0}` is not available in this build of bsbslmm (available: {avail})", avail = AVAILABLE.join(", "))]
     NotAvailable(String),
@@ -57,6 +63,16 @@ pub fn run_stage(
             export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?
         }
         "twas" => twas::run(config, chroms, force).map_err(|e| StageError::Twas(Box::new(e)))?,
+        "finalize" => {
+            let mut o = finalize::run(config, chroms, force)?;
+            let e = export::run(config, chroms, force)
+                .map_err(|e| StageError::Export(Box::new(e)))?;
+            o.done += e.done;
+            o.skipped += e.skipped;
+            o.failures += e.failures;
+            o
+        }
+        "report" => report::run(config)?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
     tracing::info!(

@@ -45,19 +45,52 @@ pub fn collect(config: &Config) -> Report {
                 }
                 continue;
             }
-            let state = if !AVAILABLE.contains(&stage) {
+            if stage == "report" {
+                continue;
+            }
+            let state = if !AVAILABLE.contains(&stage) && stage != "export" {
                 State::Unavailable
             } else if stage == "export" {
                 export_state(config)
             } else if stage == "twas" {
                 twas_state(config, chrom)
+            } else if stage == "finalize" {
+                finalize_state(config, chrom)
             } else {
                 prepare_state(config, chrom)
             };
             rows.push((stage.to_string(), chrom.clone(), state));
         }
     }
+    let report = if config.report_path().exists() {
+        State::Done {
+            genes: 0,
+            genes_ok: 0,
+            problems: Vec::new(),
+        }
+    } else {
+        State::Pending
+    };
+    rows.push(("report".to_string(), "all".to_string(), report));
     Report { rows }
+}
+
+/// A chromosome's aggregate: done with its gene x method rows ok / total, or pending.
+fn finalize_state(config: &Config, chrom: &str) -> State {
+    if !crate::stages::finalize::chrom_done(config, chrom) {
+        return State::Pending;
+    }
+    let read = |name: &str| {
+        hdf5::File::open(config.final_path(chrom))
+            .ok()
+            .and_then(|f| store::read_attr::<u64>(&f, name))
+            .unwrap_or(0) as usize
+    };
+    State::Done {
+        genes: read("n_rows"),
+        genes_ok: read("n_rows_ok"),
+        problems: Vec::new(),
+    }
 }
 
 fn prepare_state(config: &Config, chrom: &str) -> State {
@@ -205,6 +238,10 @@ impl Report {
                         format!("{genes_ok}/{genes} methods exported")
                     } else if stage == "twas" {
                         format!("{genes_ok}/{genes} gene models tested")
+                    } else if stage == "report" {
+                        "report.html written".to_string()
+                    } else if stage == "finalize" {
+                        format!("{genes_ok}/{genes} gene x method rows ok")
                     } else if stage.starts_with("fit") {
                         format!(
                             "{genes_ok}/{genes} genes fitted, {failed} failed, {pending} pending"

@@ -108,3 +108,20 @@ pub fn has_row(status: &str, stage: &str, chrom: &str, state: &str) -> bool {
         f.len() >= 3 && f[0] == stage && f[1] == chrom && f[2] == state
     })
 }
+
+/// Runs a Python script with `args`, failing the test with its output if it fails.
+pub fn py(script: &str, args: &[&Path]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

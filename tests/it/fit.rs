@@ -3,9 +3,8 @@
 //! against the planted truth.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::common::{has_row, require, run_in, small_cohort, text, write_pipeline};
+use crate::common::{has_row, py, require, run_in, small_cohort, text, write_pipeline};
 
 const METHODS: &str = "methods:
   - {model: bslmm, chains: 2, burnin: 60, samples: 120}
@@ -24,22 +23,6 @@ fn pipeline_in(dir: &Path, out: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{out}.yaml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Compares every dataset and attribute of two trees of per-gene outputs, except wall time and

@@ -3,8 +3,10 @@
 
 mod bad_input;
 mod common;
+mod finalize;
 mod fit;
 mod prepare;
+mod report;
 mod simulate;
 mod twas;
 mod vcf_bcftools;

@@ -193,17 +193,19 @@ print("checked", checked)
 }
 
 #[test]
-fn unavailable_stage_is_refused_clearly() {
+fn unknown_stage_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let cohort = copy_cohort(dir.path());
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1", "");
     let out = run_in(
         dir.path(),
-        &["run", pipeline.to_str().unwrap(), "--stage", "finalize"],
+        &["run", pipeline.to_str().unwrap(), "--stage", "finalise"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("stage `finalize` is not available"),
+        text(&out).contains(
+            "unknown stage `finalise`; stages are prepare, fit, finalize, export, twas, report"
+        ),
         "{}",
         text(&out)
     );
