@@ -35,6 +35,7 @@ pub struct RawConfig {
     pub export: RawExport,
     #[serde(default)]
     pub twas: RawTwas,
+    #[serde(default)]
     pub compare: RawCompare,
     #[serde(default)]
     pub enrich: RawEnrich,
