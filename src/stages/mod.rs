@@ -9,9 +9,10 @@ pub mod status;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::dist::{self, Exec, Tally};
 
 /// Stages this build can run, in pipeline order.
-pub const AVAILABLE: [&str; 2] = ["prepare", "fit"];
+pub const AVAILABLE: [&str; 3] = ["prepare", "fit", "finalize"];
 
 /// What a stage did.
 #[derive(Debug, Default, Clone)]
@@ -36,19 +37,46 @@ pub enum StageError {
     NotAvailable(String),
 }
 
-/// Runs one stage for the given chromosomes.
+impl StageOutcome {
+    fn tally(&self) -> Tally {
+        Tally {
+            fitted: self.done as u64,
+            skipped: self.skipped as u64,
+            failed: self.failures as u64,
+        }
+    }
+
+    fn from_tally(t: Tally) -> Self {
+        StageOutcome {
+            done: t.fitted as usize,
+            skipped: t.skipped as usize,
+            failures: t.failed as usize,
+        }
+    }
+}
+
+/// Runs one stage for the given chromosomes, as `exec` says: `fit` is shared out across array
+/// tasks or MPI ranks; the other stages run on rank 0 alone (under MPI the other ranks wait).
 pub fn run_stage(
     stage: &str,
     config: &Config,
     chroms: &[String],
     force: bool,
+    exec: &Exec<'_>,
 ) -> Result<StageOutcome, StageError> {
     let t = std::time::Instant::now();
     let outcome = match stage {
-        "prepare" => prepare::run(config, chroms, force)?,
-        "fit" => fit::run(config, chroms, force)?,
+        "prepare" => dist::root_only(exec, || {
+            prepare::run(config, chroms, force).map(|o| o.tally())
+        })
+        .map(StageOutcome::from_tally)?,
+        "fit" => fit::run(config, chroms, force, exec)?,
+        "finalize" => StageOutcome::default(), // TEMP: replaced by the real finalize at merge
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
+    if !exec.comm.is_root() {
+        return Ok(outcome);
+    }
     tracing::info!(
         "stage {stage}: {} done, {} skipped (already complete), {} failed, {:.1} s",
         outcome.done,

@@ -199,11 +199,11 @@ fn unavailable_stage_is_refused_clearly() {
     let pipeline = write_pipeline(dir.path(), &cohort.to_string_lossy(), "chr1", "");
     let out = run_in(
         dir.path(),
-        &["run", pipeline.to_str().unwrap(), "--stage", "finalize"],
+        &["run", pipeline.to_str().unwrap(), "--stage", "twas"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("stage `finalize` is not available"),
+        text(&out).contains("stage `twas` is not available"),
         "{}",
         text(&out)
     );
