@@ -8,4 +8,5 @@ mod dist;
 mod fit;
 mod prepare;
 mod simulate;
+mod slurm;
 mod vcf_bcftools;
