@@ -258,7 +258,11 @@ fn threads(requested: Option<usize>, config: &Config) -> usize {
     n.max(1)
 }
 
-fn chromosomes(config: &Config, pipeline: &std::path::Path, given: &[String]) -> Result<Vec<String>> {
+fn chromosomes(
+    config: &Config,
+    pipeline: &std::path::Path,
+    given: &[String],
+) -> Result<Vec<String>> {
     for c in given {
         if !config.chromosomes.contains(c) {
             bail!(
@@ -285,7 +289,9 @@ fn mode(a: &RunArgs, config: &Config, comm: &Comm<'_>) -> Result<Mode> {
     let under_mpi = comm.size() > 1 || cfg!(feature = "mpi") && launched_by_mpi();
     if let Some(t) = &a.task {
         if under_mpi {
-            bail!("--task cannot be combined with mpirun: the ranks share out the genes themselves");
+            bail!(
+                "--task cannot be combined with mpirun: the ranks share out the genes themselves"
+            );
         }
         return Ok(Mode::Array(ArraySlice::parse_task(t)?));
     }
@@ -298,7 +304,9 @@ fn mode(a: &RunArgs, config: &Config, comm: &Comm<'_>) -> Result<Mode> {
         });
     }
     if a.mpi_static {
-        tracing::warn!("--mpi-static: not running under mpirun (or not an MPI build); running as one process");
+        tracing::warn!(
+            "--mpi-static: not running under mpirun (or not an MPI build); running as one process"
+        );
     }
     Ok(from_env.map_or(Mode::Plain, Mode::Array))
 }
@@ -354,7 +362,11 @@ fn run(a: RunArgs, comm: Comm<'_>) -> Result<ExitCode> {
             "MPI rank {} of {} ({})",
             comm.rank(),
             comm.size(),
-            if static_split { "static split" } else { "dynamic queue" }
+            if static_split {
+                "static split"
+            } else {
+                "dynamic queue"
+            }
         ),
     };
     if comm.is_root() {

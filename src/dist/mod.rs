@@ -92,9 +92,11 @@ pub struct Tally {
     pub failed: u64,
 }
 
-impl Tally {
+impl std::ops::Add for Tally {
+    type Output = Tally;
+
     /// Sum of two tallies.
-    pub fn add(self, o: Tally) -> Tally {
+    fn add(self, o: Tally) -> Tally {
         Tally {
             fitted: self.fitted + o.fitted,
             skipped: self.skipped + o.skipped,
@@ -122,7 +124,7 @@ where
                     progress.inc(1);
                     t
                 })
-                .reduce(Tally::default, Tally::add)
+                .reduce(Tally::default, |a, b| a + b)
         });
         progress.finish();
         (tally, positions.len())
@@ -178,7 +180,10 @@ pub fn owned_upfront(exec: &Exec<'_>, n: usize) -> Vec<usize> {
 /// Runs `f` on rank 0 only (other ranks wait), for stages that are not split across ranks.
 /// Every rank returns rank 0's tally; an error on rank 0 is returned there (the binary then
 /// aborts the MPI job, so waiting ranks never hang).
-pub fn root_only<E: Send>(exec: &Exec<'_>, f: impl FnOnce() -> Result<Tally, E> + Send) -> Result<Tally, E> {
+pub fn root_only<E: Send>(
+    exec: &Exec<'_>,
+    f: impl FnOnce() -> Result<Tally, E> + Send,
+) -> Result<Tally, E> {
     #[cfg(feature = "mpi")]
     if let Some(world) = exec.comm.world {
         return mpi::root_only(world, exec, f);

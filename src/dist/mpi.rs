@@ -55,20 +55,16 @@ impl Session {
     /// Initializes MPI when a launcher started this process; otherwise a session of one process
     /// that never touches MPI (the MPI build then runs like the plain build).
     pub fn init() -> Result<Session, MpiError> {
-        let Some(var) = LAUNCHER_VARS
-            .iter()
-            .find(|v| std::env::var_os(v).is_some())
-        else {
+        let Some(var) = LAUNCHER_VARS.iter().find(|v| std::env::var_os(v).is_some()) else {
             return Ok(Session {
                 world: None,
                 _universe: None,
             });
         };
-        let (universe, got) = ::mpi::initialize_with_threading(Threading::Serialized).ok_or(
-            MpiError::Init {
+        let (universe, got) =
+            ::mpi::initialize_with_threading(Threading::Serialized).ok_or(MpiError::Init {
                 var: var.to_string(),
-            },
-        )?;
+            })?;
         if !matches!(got, Threading::Serialized | Threading::Multiple) {
             return Err(MpiError::Threading { got });
         }
@@ -156,9 +152,7 @@ where
                             -1
                         }
                     };
-                    world
-                        .process_at_rank(src)
-                        .send_with_tag(&reply, TAG_ASSIGN);
+                    world.process_at_rank(src).send_with_tag(&reply, TAG_ASSIGN);
                     served = true;
                 }
                 while in_flight < slots {
@@ -172,7 +166,7 @@ where
                 let wait = Duration::from_millis(if served { 0 } else { 1 });
                 if let Ok(t) = rx.recv_timeout(wait) {
                     in_flight -= 1;
-                    mine = mine.add(t);
+                    mine = mine + t;
                     ran += 1;
                     if let Some(p) = &progress {
                         p.inc(1);
@@ -200,7 +194,7 @@ where
                 }
                 let Ok(t) = rx.recv() else { break };
                 in_flight -= 1;
-                mine = mine.add(t);
+                mine = mine + t;
                 ran += 1;
                 done_since += 1;
             }
@@ -208,20 +202,11 @@ where
     });
     let wall = t0.elapsed().as_secs_f64();
     let cpu = usage::cpu_seconds().unwrap_or(0.0) - cpu0;
-    let total = reduce(
-        world,
-        label,
-        mine,
-        ran,
-        wall,
-        cpu,
-        "dynamic",
-        |r, ran_r| {
-            if let Some(p) = &progress {
-                p.inc((ran_r as u64).saturating_sub(reported[r]) as usize);
-            }
-        },
-    );
+    let total = reduce(world, label, mine, ran, wall, cpu, "dynamic", |r, ran_r| {
+        if let Some(p) = &progress {
+            p.inc((ran_r as u64).saturating_sub(reported[r]) as usize);
+        }
+    });
     if let Some(p) = &progress {
         p.finish();
     }
@@ -247,7 +232,7 @@ where
         positions
             .par_iter()
             .map(|&i| run(i))
-            .reduce(Tally::default, Tally::add)
+            .reduce(Tally::default, |a, b| a + b)
     });
     let wall = t0.elapsed().as_secs_f64();
     let cpu = usage::cpu_seconds().unwrap_or(0.0) - cpu0;
@@ -307,11 +292,12 @@ fn reduce(
     let mut total = Tally::default();
     let (mut cpu_sum, mut wall_max) = (0.0f64, 0.0f64);
     for (r, v) in rows.iter().enumerate() {
-        total = total.add(Tally {
-            fitted: v[0],
-            skipped: v[1],
-            failed: v[2],
-        });
+        total = total
+            + Tally {
+                fitted: v[0],
+                skipped: v[1],
+                failed: v[2],
+            };
         let (w, c) = (v[4] as f64 / 1e6, v[5] as f64 / 1e6);
         cpu_sum += c;
         wall_max = wall_max.max(w);

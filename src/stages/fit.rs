@@ -211,11 +211,17 @@ pub fn plan(config: &Config, chroms: &[String]) -> (Vec<GeneJob>, Vec<FitStageEr
     for chrom in chroms {
         let path = config.cache_path(chrom);
         match open_cache(&path, chrom) {
-            Ok(c) => jobs.extend(c.jobs.into_iter()),
+            Ok(c) => jobs.extend(c.jobs),
             Err(e) => missing.push(e),
         }
     }
-    let rank = |c: &str| config.chromosomes.iter().position(|x| x == c).unwrap_or(usize::MAX);
+    let rank = |c: &str| {
+        config
+            .chromosomes
+            .iter()
+            .position(|x| x == c)
+            .unwrap_or(usize::MAX)
+    };
     let keys: Vec<OrderKey<'_>> = jobs
         .iter()
         .map(|j| OrderKey {

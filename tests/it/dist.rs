@@ -118,7 +118,11 @@ print(ok, bad)
 pub fn prepared(dir: &Path) -> PathBuf {
     let cohort = small_cohort();
     let p = write_pipeline(dir, &cohort.to_string_lossy(), "chr1, chr2", METHODS);
-    let out = run(dir, &["run", p.to_str().unwrap(), "--stage", "prepare"], &[]);
+    let out = run(
+        dir,
+        &["run", p.to_str().unwrap(), "--stage", "prepare"],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     p
 }
@@ -181,7 +185,10 @@ fn dist_array_slices_and_threads_match_one_task() {
     let mut per_task = Vec::new();
     for k in 1..=7 {
         let log = fit_ok(d, &p, &["--threads", "1", "--task", &format!("{k}/7")], &[]);
-        assert!(log.contains(", 0 skipped"), "task {k} refitted or skipped: {log}");
+        assert!(
+            log.contains(", 0 skipped"),
+            "task {k} refitted or skipped: {log}"
+        );
         per_task.extend(ran(&log));
     }
     // 12 genes in 7 blocks at floor(k * 12 / 7): 1, 2, 2, 1, 2, 2, 2.
@@ -256,7 +263,10 @@ fn dist_mpi_dynamic_and_static_match_one_process() {
             .output()
             .unwrap();
         let log = text(&out);
-        assert!(out.status.success(), "np {np} static {static_split}:\n{log}");
+        assert!(
+            out.status.success(),
+            "np {np} static {static_split}:\n{log}"
+        );
         let how = if static_split { "static" } else { "dynamic" };
         assert!(
             log.contains(&format!("balance ({how}, {np} ranks)")),
@@ -267,13 +277,23 @@ fn dist_mpi_dynamic_and_static_match_one_process() {
             .lines()
             .filter(|l| l.contains("fit: rank "))
             .map(|l| {
-                l.split(": ").nth(2).unwrap().split_whitespace().next().unwrap().parse::<usize>().unwrap()
+                l.split(": ")
+                    .nth(2)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
             })
             .sum();
         assert_eq!(items, GENES, "{log}");
         // Rank 0 alone reports the totals.
         assert_eq!(log.matches("task summary:").count(), 1, "{log}");
-        assert!(log.contains(&format!("{} done, 0 skipped", GENES * N_METHODS)), "{log}");
+        assert!(
+            log.contains(&format!("{} done, 0 skipped", GENES * N_METHODS)),
+            "{log}"
+        );
         let name = format!("fit_np{np}_{how}");
         let got = stash(d, &name);
         assert_eq!(assert_same_fits(&one, &got), GENES * N_METHODS, "{name}");
@@ -292,7 +312,14 @@ fn dist_kill_9_then_rerun_matches_uninterrupted() {
     // Start a fit, SIGKILL it once a few outputs are complete.
     let fit_dir = d.join("results/fit");
     let mut child = Command::new(crate::common::bin())
-        .args(["run", p.to_str().unwrap(), "--stage", "fit", "--threads", "1"])
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "--stage",
+            "fit",
+            "--threads",
+            "1",
+        ])
         .current_dir(d)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -322,7 +349,7 @@ fn dist_kill_9_then_rerun_matches_uninterrupted() {
     );
     let (done, _) = count_complete(&fit_dir);
     assert!(
-        done >= 4 && done < GENES * N_METHODS,
+        (4..GENES * N_METHODS).contains(&done),
         "killed mid-way: {done} complete outputs"
     );
 
@@ -339,7 +366,10 @@ fn dist_kill_9_then_rerun_matches_uninterrupted() {
         .iter()
         .filter(|g| !fit_dir.join(format!("bsbslmm/chr2/{g}.h5")).exists())
         .collect();
-    assert!(missing.len() >= 2, "need two unfitted chr2 genes: {missing:?}");
+    assert!(
+        missing.len() >= 2,
+        "need two unfitted chr2 genes: {missing:?}"
+    );
     let chr2 = fit_dir.join("bsbslmm/chr2");
     std::fs::create_dir_all(&chr2).unwrap();
     let truncated = chr2.join(format!("{}.h5", missing[0]));
@@ -437,7 +467,10 @@ fn dist_plan_sizes_arrays_and_array_tasks_run_fit_only() {
         ))
         .output()
         .unwrap();
-    let in_file: usize = String::from_utf8_lossy(&zcat.stdout).trim().parse().unwrap();
+    let in_file: usize = String::from_utf8_lossy(&zcat.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(in_file, 6);
     let plan = |extra: &[&str]| {
         let mut args = vec!["plan", p.to_str().unwrap()];

@@ -62,7 +62,14 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        for t in ["munged", "slurmctld", "slurmd", "sbatch", "scontrol", "squeue"] {
+        for t in [
+            "munged",
+            "slurmctld",
+            "slurmd",
+            "sbatch",
+            "scontrol",
+            "squeue",
+        ] {
             require(t);
         }
         let dir = tempfile::tempdir().unwrap();
@@ -85,9 +92,13 @@ impl Cluster {
     fn logs(&self) -> String {
         let mut s = String::new();
         for f in ["slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out"] {
-            let t = std::fs::read_to_string(self.dir.path().join("log").join(f)).unwrap_or_default();
+            let t =
+                std::fs::read_to_string(self.dir.path().join("log").join(f)).unwrap_or_default();
             let tail: Vec<&str> = t.lines().rev().take(15).collect();
-            s += &format!("--- {f}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            s += &format!(
+                "--- {f}\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         s
     }
@@ -113,7 +124,8 @@ impl Cluster {
                 .lines()
                 .filter(|l| {
                     let id = l.split_whitespace().next().unwrap_or("");
-                    ids.iter().any(|x| id == x || id.starts_with(&format!("{x}_")))
+                    ids.iter()
+                        .any(|x| id == x || id.starts_with(&format!("{x}_")))
                 })
                 .collect();
             if ours.iter().all(|l| l.ends_with("DependencyNeverSatisfied")) {
@@ -245,7 +257,12 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
         let tasks = cluster.jobs(fit);
         // 6 genes per chromosome, 2 per task: 3 tasks (sized by `bsbslmm plan` before prepare).
         assert_eq!(tasks.len(), 3, "{chrom}: {tasks:?}");
-        for j in cluster.jobs(prep).iter().chain(&tasks).chain(&cluster.jobs(fin)) {
+        for j in cluster
+            .jobs(prep)
+            .iter()
+            .chain(&tasks)
+            .chain(&cluster.jobs(fin))
+        {
             assert_eq!(j["JobState"], "COMPLETED", "{chrom}: {j:?}");
             assert_eq!(j["ExitCode"], "0:0", "{chrom}: {j:?}");
         }
@@ -281,7 +298,18 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
     let work2 = tempfile::tempdir().unwrap();
     let d = work2.path();
     let (p, env) = workdir(d);
-    let out = run(d, &["run", p.to_str().unwrap(), "--stage", "prepare", "--chrom", "chr1"], &[]);
+    let out = run(
+        d,
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--stage",
+            "prepare",
+            "--chrom",
+            "chr1",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let plant = r#"
 import gzip, sys, h5py
@@ -324,16 +352,23 @@ print(gene)
         } else {
             ("COMPLETED", "0:0")
         };
-        assert_eq!((t["JobState"].as_str(), t["ExitCode"].as_str()), (state, code), "{t:?}");
+        assert_eq!(
+            (t["JobState"].as_str(), t["ExitCode"].as_str()),
+            (state, code),
+            "{t:?}"
+        );
     }
-    for j in cluster.jobs(&ids["chr2"][1]).iter().chain(&cluster.jobs(&ids["chr2"][2])) {
+    for j in cluster
+        .jobs(&ids["chr2"][1])
+        .iter()
+        .chain(&cluster.jobs(&ids["chr2"][2]))
+    {
         assert_eq!(j["JobState"], "COMPLETED", "{j:?}");
     }
     let fit = d.join("results/fit");
     assert_eq!(count_complete(&fit), (GENES * N_METHODS - N_METHODS, 0));
     for m in ["bsbslmm", "ridge", "enet"] {
-        let reason =
-            std::fs::read_to_string(fit.join(format!("{m}/chr1/{bad}.failed"))).unwrap();
+        let reason = std::fs::read_to_string(fit.join(format!("{m}/chr1/{bad}.failed"))).unwrap();
         assert!(
             reason.contains(&bad) && reason.contains("fold 1") && reason.contains("zero variance"),
             "{reason}"
@@ -344,7 +379,9 @@ print(gene)
     let st = text(&st);
     assert!(st.contains("5/6 genes fitted, 1 failed, 0 pending"), "{st}");
     assert!(
-        st.contains(&format!("fit:enet chr1 {bad}: failed: gene {bad}, method enet: fold 1")),
+        st.contains(&format!(
+            "fit:enet chr1 {bad}: failed: gene {bad}, method enet: fold 1"
+        )),
         "{st}"
     );
     drop(cluster);
