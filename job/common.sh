@@ -5,7 +5,9 @@
 # shellcheck source=../config/cluster.env
 source "$BSBSLMM_CLUSTER_ENV"
 export HDF5_USE_FILE_LOCKING
+set +u   # module/conda set-up scripts often read unset variables
 eval "$BSBSLMM_SETUP"
+set -u
 run_bsbslmm() {
   echo "[bsbslmm-job] start $(date +%s.%N) job ${SLURM_JOB_ID:-?} array task ${SLURM_ARRAY_TASK_ID:--} on $(hostname): $*"
   set +e

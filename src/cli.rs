@@ -286,7 +286,7 @@ fn mode(a: &RunArgs, config: &Config, comm: &Comm<'_>) -> Result<Mode> {
         bail!("--genes-per-task must be at least 1");
     }
     let from_env = ArraySlice::from_slurm(|k| std::env::var(k).ok(), per_task)?;
-    let under_mpi = comm.size() > 1 || cfg!(feature = "mpi") && launched_by_mpi();
+    let under_mpi = comm.is_mpi();
     if let Some(t) = &a.task {
         if under_mpi {
             bail!(
@@ -309,12 +309,6 @@ fn mode(a: &RunArgs, config: &Config, comm: &Comm<'_>) -> Result<Mode> {
         );
     }
     Ok(from_env.map_or(Mode::Plain, Mode::Array))
-}
-
-fn launched_by_mpi() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some())
 }
 
 fn run(a: RunArgs, comm: Comm<'_>) -> Result<ExitCode> {

@@ -67,6 +67,16 @@ impl Comm<'_> {
         1
     }
 
+    /// True when an MPI launcher started this process (an MPI build under mpirun/srun, even
+    /// with one rank).
+    pub fn is_mpi(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if self.world.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// True on the rank that reports (rank 0).
     pub fn is_root(&self) -> bool {
         self.rank() == 0

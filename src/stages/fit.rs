@@ -209,12 +209,15 @@ pub fn plan(config: &Config, chroms: &[String]) -> (Vec<GeneJob>, Vec<FitStageEr
     let mut jobs = Vec::new();
     let mut missing = Vec::new();
     for chrom in chroms {
-        let path = config.cache_path(chrom);
-        match open_cache(&path, chrom) {
+        match open_cache(&config.cache_path(chrom), chrom) {
             Ok(c) => jobs.extend(c.jobs),
             Err(e) => missing.push(e),
         }
     }
+    (in_global_order(config, jobs), missing)
+}
+
+fn in_global_order(config: &Config, jobs: Vec<GeneJob>) -> Vec<GeneJob> {
     let rank = |c: &str| {
         config
             .chromosomes
@@ -231,8 +234,7 @@ pub fn plan(config: &Config, chroms: &[String]) -> (Vec<GeneJob>, Vec<FitStageEr
         })
         .collect();
     let order = global_order(&keys);
-    let jobs = order.into_iter().map(|i| jobs[i].clone()).collect();
-    (jobs, missing)
+    order.into_iter().map(|i| jobs[i].clone()).collect()
 }
 
 /// How many genes the fit of `chroms` covers, for sizing a Slurm array before the work starts:
@@ -294,7 +296,13 @@ pub fn run(
             }
         }
     }
-    let (jobs, _) = plan(config, &caches.keys().cloned().collect::<Vec<_>>());
+    let jobs = in_global_order(
+        config,
+        caches
+            .values()
+            .flat_map(|c| c.jobs.iter().cloned())
+            .collect(),
+    );
     let methods: Vec<(&Method, MethodSettings)> = config
         .methods
         .iter()
