@@ -383,7 +383,7 @@ fn run(a: RunArgs, comm: Comm<'_>) -> Result<ExitCode> {
     let usage = dist::usage_over_ranks(&comm);
     if comm.is_root() {
         tracing::info!(
-            "task summary: {} fitted, {} skipped (already complete), {} failed; wall {:.1} s, cpu {:.1} s, peak memory {:.1} MiB{}",
+            "task summary: {} done, {} skipped (already complete), {} failed; wall {:.1} s, cpu {:.1} s, peak memory {:.1} MiB{}",
             total.done,
             total.skipped,
             total.failures,

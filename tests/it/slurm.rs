@@ -1,7 +1,8 @@
 //! A real Slurm cluster on localhost (munged + slurmctld + slurmd, started as in RECIPES.md and
 //! stopped by PID even when the test panics) runs `job/submit.sh` for the small cohort:
 //! prepare -> fit array -> finalize per chromosome run in dependency order, every gene is
-//! complete and equal to a run without Slurm. Then a planted bad gene: the other genes complete,
+//! complete and equal to a run without Slurm, and so is `--mode mpi` (mpirun inside the job, MPI
+//! build). Then a planted bad gene: the other genes complete,
 //! `.failed` holds the reason, `status` reports it, the array task exits 3 and the chromosome's
 //! finalize (afterok) never starts.
 
@@ -190,10 +191,13 @@ fn workdir(dir: &Path) -> (PathBuf, PathBuf) {
          BSBSLMM_GENES_PER_TASK=2\nBSBSLMM_PREPARE_CPUS=1\nBSBSLMM_PREPARE_MEM=500M\n\
          BSBSLMM_PREPARE_TIME=00:10:00\nBSBSLMM_CPUS_PER_TASK=1\nBSBSLMM_MEM_PER_TASK=500M\n\
          BSBSLMM_TIME_PER_TASK=00:10:00\nBSBSLMM_FINALIZE_CPUS=1\nBSBSLMM_FINALIZE_MEM=500M\n\
-         BSBSLMM_FINALIZE_TIME=00:10:00\n",
+         BSBSLMM_FINALIZE_TIME=00:10:00\nBSBSLMM_BIN_MPI={}\nBSBSLMM_MPI_NTASKS=2\n\
+         BSBSLMM_MPI_CPUS_PER_TASK=1\nBSBSLMM_MPI_MEM_PER_CPU=250M\nBSBSLMM_MPI_TIME=00:10:00\n\
+         BSBSLMM_MPIRUN_ARGS=\"--allow-run-as-root --oversubscribe\"\n",
         crate::common::bin(),
         p.display(),
-        dir.join("logs").display()
+        dir.join("logs").display(),
+        crate::common::bin()
     );
     let env_path = dir.join("cluster.env");
     std::fs::write(&env_path, env).unwrap();
@@ -201,9 +205,11 @@ fn workdir(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Runs job/submit.sh; returns chromosome -> (prepare, fit, finalize) job ids.
-fn submit(c: &Cluster, dir: &Path, env: &Path) -> BTreeMap<String, [String; 3]> {
+fn submit(c: &Cluster, dir: &Path, env: &Path, opts: &[&str]) -> BTreeMap<String, [String; 3]> {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/job/submit.sh"))
-        .args(["--env", env.to_str().unwrap(), "chr1", "chr2"])
+        .args(["--env", env.to_str().unwrap()])
+        .args(opts)
+        .args(["chr1", "chr2"])
         .current_dir(dir)
         .env("SLURM_CONF", c.conf())
         .output()
@@ -250,7 +256,7 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     let (p, env) = workdir(d);
-    let ids = submit(&cluster, d, &env);
+    let ids = submit(&cluster, d, &env, &[]);
     let held = cluster.wait(&all_ids(&ids));
     assert!(held.is_empty(), "held jobs: {held:?}\n{}", cluster.logs());
     for (chrom, [prep, fit, fin]) in &ids {
@@ -292,6 +298,30 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
         assert_same_fits(&d.join("fit_slurm"), &fit),
         GENES * N_METHODS
     );
+
+    // The mpirun job script (MPI build): 2 ranks per chromosome, the cache from case 1.
+    #[cfg(feature = "mpi")]
+    {
+        let plain = d.join("fit_plain");
+        std::fs::rename(&fit, &plain).unwrap();
+        let ids = submit(
+            &cluster,
+            d,
+            &env,
+            &["--mode", "mpi", "--no-prepare", "--no-finalize"],
+        );
+        assert!(cluster.wait(&all_ids(&ids)).is_empty());
+        for (chrom, [prep, job, fin]) in &ids {
+            assert_eq!((prep.as_str(), fin.as_str()), ("-", "-"));
+            let j = &cluster.jobs(job)[0];
+            assert_eq!(j["JobState"], "COMPLETED", "{j:?}");
+            let log =
+                std::fs::read_to_string(d.join(format!("logs/bsbslmm_fit_mpi_{chrom}_{job}.out")))
+                    .unwrap();
+            assert!(log.contains("balance (dynamic, 2 ranks)"), "{log}");
+        }
+        assert_eq!(assert_same_fits(&plain, &fit), GENES * N_METHODS);
+    }
 
     // Case 2: a gene whose expression varies only in fold-1 samples passes prepare (it varies
     // over all samples) but its fold-1 training set is constant, so every method fails on it.
@@ -340,7 +370,7 @@ print(gene)
     let bad = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::fs::remove_dir_all(d.join("results")).unwrap();
 
-    let ids = submit(&cluster, d, &env);
+    let ids = submit(&cluster, d, &env, &[]);
     let held = cluster.wait(&all_ids(&ids));
     let [_, fit1, fin1] = &ids["chr1"];
     assert_eq!(held, vec![fin1.clone()], "only chr1's finalize is held");
