@@ -148,6 +148,14 @@ where
                 range.start + 1,
                 range.end
             );
+            let missed = slice.uncovered(n);
+            if !missed.is_empty() {
+                tracing::warn!(
+                    "{label}: items {}..{} of {n} are beyond the last task of this array and will not run; size the array with `bsbslmm plan` and submit the missing tasks",
+                    missed.start + 1,
+                    missed.end
+                );
+            }
             local(range.collect())
         }
         Mode::Mpi { static_split } => {

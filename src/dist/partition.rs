@@ -42,8 +42,13 @@ pub fn global_order(keys: &[OrderKey<'_>]) -> Vec<usize> {
 /// How an array task picks its slice of the global order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArraySlice {
-    /// Task `k` (0-based) of an array with `genes_per_task` items per task.
-    PerTask { k: usize, genes_per_task: usize },
+    /// Task `k` (0-based) of an array with `genes_per_task` items per task; `last` when it is
+    /// the array's highest task (`SLURM_ARRAY_TASK_ID == SLURM_ARRAY_TASK_MAX`).
+    PerTask {
+        k: usize,
+        genes_per_task: usize,
+        last: bool,
+    },
     /// Task `k` (1-based) of `n` near-equal contiguous blocks (`--task K/N`).
     OfN { k: usize, n: usize },
 }
@@ -87,16 +92,20 @@ impl ArraySlice {
         if id < min {
             return Err(PartitionError::BelowMin { id, min });
         }
+        let max = num("SLURM_ARRAY_TASK_MAX")?;
         Ok(Some(ArraySlice::PerTask {
             k: id - min,
             genes_per_task: genes_per_task.max(1),
+            last: max == Some(id),
         }))
     }
 
     /// The positions (in the global order of `len` items) this task runs.
     pub fn range(&self, len: usize) -> Range<usize> {
         match *self {
-            ArraySlice::PerTask { k, genes_per_task } => {
+            ArraySlice::PerTask {
+                k, genes_per_task, ..
+            } => {
                 let start = k.saturating_mul(genes_per_task).min(len);
                 start..start.saturating_add(genes_per_task).min(len)
             }
@@ -104,11 +113,13 @@ impl ArraySlice {
         }
     }
 
-    /// Positions no task of this array reaches when this is its last task (an array sized too
-    /// small); empty otherwise.
-    pub fn uncovered_after(&self, len: usize) -> Range<usize> {
-        let end = self.range(len).end;
-        end..len
+    /// Positions no task of the array reaches (an array sized too small), seen from its last
+    /// task; empty for every other task.
+    pub fn uncovered(&self, len: usize) -> Range<usize> {
+        match *self {
+            ArraySlice::PerTask { last: true, .. } => self.range(len).end..len,
+            _ => len..len,
+        }
     }
 }
 
@@ -191,6 +202,7 @@ mod tests {
         let s = |k| ArraySlice::PerTask {
             k,
             genes_per_task: 4,
+            last: k == 1,
         };
         assert_eq!(s(0).range(10), 0..4);
         assert_eq!(s(2).range(10), 8..10);
@@ -198,17 +210,23 @@ mod tests {
         assert_eq!(n_tasks(10, 4), 3);
         assert_eq!(n_tasks(8, 4), 2);
         assert_eq!(n_tasks(0, 4), 1);
-        assert_eq!(s(1).uncovered_after(10), 8..10);
+        assert_eq!(s(1).uncovered(10), 8..10);
+        assert_eq!(s(0).uncovered(10), 10..10);
     }
 
     #[test]
     fn slurm_ids_are_offset_by_the_array_minimum() {
-        let e = env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1")]);
+        let e = env(&[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "3"),
+        ]);
         assert_eq!(
             ArraySlice::from_slurm(e, 10),
             Ok(Some(ArraySlice::PerTask {
                 k: 2,
-                genes_per_task: 10
+                genes_per_task: 10,
+                last: true
             }))
         );
         let e = env(&[("SLURM_ARRAY_TASK_ID", "0")]);
@@ -216,7 +234,8 @@ mod tests {
             ArraySlice::from_slurm(e, 5).unwrap(),
             Some(ArraySlice::PerTask {
                 k: 0,
-                genes_per_task: 5
+                genes_per_task: 5,
+                last: false
             })
         );
         assert_eq!(ArraySlice::from_slurm(env(&[]), 5), Ok(None));

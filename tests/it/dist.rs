@@ -134,6 +134,7 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for v in [
         "SLURM_ARRAY_TASK_ID",
         "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
         "SLURM_CPUS_PER_TASK",
     ] {
         c.env_remove(v);
@@ -215,6 +216,22 @@ fn dist_array_slices_and_threads_match_one_task() {
         per_task.extend(ran(&log));
     }
     assert_eq!(per_task, vec![5, 5, 2, 0]);
+    // The last task of an array sized too small (2 tasks for 12 genes) says which genes no task
+    // runs.
+    let log = fit_ok(
+        d,
+        &p,
+        &["--genes-per-task", "5"],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "2"),
+        ],
+    );
+    assert!(
+        log.contains("items 11..12 of 12 are beyond the last task of this array"),
+        "{log}"
+    );
     let slurm = stash(d, "fit_slurm_env");
     assert_same_fits(&one, &slurm);
 
