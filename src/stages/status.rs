@@ -94,9 +94,6 @@ fn fit_state(config: &Config, method: &str, chrom: &str) -> State {
             problems.push((g.clone(), "pending".to_string(), String::new()));
         }
     }
-    if done == 0 && problems.iter().all(|p| p.1 == "pending") {
-        return State::Pending;
-    }
     State::Done {
         genes: genes.len(),
         genes_ok: done,
@@ -153,7 +150,13 @@ impl Report {
                 } => {
                     let failed = problems.iter().filter(|p| p.1 == "failed").count();
                     let pending = problems.iter().filter(|p| p.1 == "pending").count();
-                    let word = if pending > 0 { "partial" } else { "done" };
+                    let word = if pending > 0 && pending == *genes {
+                        "pending"
+                    } else if pending > 0 {
+                        "partial"
+                    } else {
+                        "done"
+                    };
                     let info = if stage.starts_with("fit") {
                         format!(
                             "{genes_ok}/{genes} genes fitted, {failed} failed, {pending} pending"
