@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use bsbslmm::config::{Config, STAGES};
+use bsbslmm::dist::partition::{n_tasks, ArraySlice};
+use bsbslmm::dist::{self, Comm, Exec, Mode};
 use bsbslmm::stages;
 
 /// Exit code: a fatal error (bad configuration or input) stopped the command.
@@ -57,14 +59,28 @@ Examples:
   bsbslmm run pipeline.yaml                          # every available stage, all chromosomes
   bsbslmm run pipeline.yaml --stage prepare --chrom chr2
   bsbslmm run pipeline.yaml --stage prepare --force  # redo outputs that are already complete
+  bsbslmm run pipeline.yaml --stage fit --chrom chr1 --task 3/7     # one slice of 7
+  mpirun -np 8 bsbslmm run pipeline.yaml --stage fit --chrom chr1   # MPI build: dynamic queue
 
-Completed outputs are skipped unless --force. Inputs are checked before any work starts.")]
+How the fit is shared out: --task K/N, else mpirun (MPI build), else SLURM_ARRAY_TASK_ID
+(minus SLURM_ARRAY_TASK_MIN) with resources.genes_per_task genes per task, else everything.
+Completed outputs are skipped unless --force. Inputs are checked before any work starts.
+Exit codes: 0 all done, 1 fatal error, 2 usage, 3 some genes or chromosomes failed.")]
     Run(RunArgs),
     /// Report per stage and chromosome what is done, failed (with reasons) or pending.
     #[command(after_help = "\
 Example:
   bsbslmm status pipeline.yaml")]
     Status(StatusArgs),
+    /// Print the number of Slurm array tasks the fit of the given chromosome(s) needs.
+    #[command(after_help = "\
+Example (what job/submit.sh does):
+  N=$(bsbslmm plan pipeline.yaml --chrom chr1)
+  sbatch --array=1-$N job/bsbslmm_array.sbatch chr1
+
+Counts the prepared genes when the prepare caches are complete; otherwise the expression-file
+genes on those chromosomes (an upper bound: tasks past the last prepared gene run nothing).")]
+    Plan(PlanArgs),
     /// Describe an HDF5 file written by bsbslmm (groups, datasets, attributes).
     #[command(after_help = "\
 Examples:
@@ -118,6 +134,28 @@ pub struct RunArgs {
     /// Worker threads (default: SLURM_CPUS_PER_TASK, else all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Fit only slice K of N (1-based) of the genes' global order; overrides Slurm array variables.
+    #[arg(long, value_name = "K/N")]
+    pub task: Option<String>,
+    /// Genes per Slurm array task (default: resources.genes_per_task).
+    #[arg(long, value_name = "G")]
+    pub genes_per_task: Option<usize>,
+    /// Under mpirun: a fixed strided split of the genes instead of the dynamic queue.
+    #[arg(long)]
+    pub mpi_static: bool,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Pipeline file.
+    #[arg(default_value = "pipeline.yaml")]
+    pub pipeline: PathBuf,
+    /// Chromosome (repeatable); default: all in the pipeline file.
+    #[arg(long = "chrom", value_name = "C")]
+    pub chroms: Vec<String>,
+    /// Genes per array task (default: resources.genes_per_task).
+    #[arg(long, value_name = "G")]
+    pub genes_per_task: Option<usize>,
 }
 
 #[derive(Args)]
@@ -157,12 +195,13 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// Runs one subcommand.
-pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+/// Runs one subcommand; `comm` is the MPI world (a single process outside mpirun).
+pub fn dispatch(cli: Cli, comm: Comm<'_>) -> Result<ExitCode> {
     match cli.command {
         Command::Simulate(a) => simulate(a),
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(a, comm),
         Command::Status(a) => status(a),
+        Command::Plan(a) => plan(a),
         Command::Inspect(a) => inspect(a),
     }
 }
@@ -219,27 +258,68 @@ fn threads(requested: Option<usize>, config: &Config) -> usize {
     n.max(1)
 }
 
-fn run(a: RunArgs) -> Result<ExitCode> {
+fn chromosomes(
+    config: &Config,
+    pipeline: &std::path::Path,
+    given: &[String],
+) -> Result<Vec<String>> {
+    for c in given {
+        if !config.chromosomes.contains(c) {
+            bail!(
+                "--chrom {c}: not in {} (chromosomes: {})",
+                pipeline.display(),
+                config.chromosomes.join(", ")
+            );
+        }
+    }
+    Ok(if given.is_empty() {
+        config.chromosomes.clone()
+    } else {
+        given.to_vec()
+    })
+}
+
+/// How this process shares out the fit: --task, else mpirun, else a Slurm array, else alone.
+fn mode(a: &RunArgs, config: &Config, comm: &Comm<'_>) -> Result<Mode> {
+    let per_task = a.genes_per_task.unwrap_or(config.resources.genes_per_task);
+    if per_task == 0 {
+        bail!("--genes-per-task must be at least 1");
+    }
+    let from_env = ArraySlice::from_slurm(|k| std::env::var(k).ok(), per_task)?;
+    let under_mpi = comm.is_mpi();
+    if let Some(t) = &a.task {
+        if under_mpi {
+            bail!(
+                "--task cannot be combined with mpirun: the ranks share out the genes themselves"
+            );
+        }
+        return Ok(Mode::Array(ArraySlice::parse_task(t)?));
+    }
+    if under_mpi {
+        if from_env.is_some() {
+            bail!("mpirun inside a Slurm array task: use either an array (job/bsbslmm_array.sbatch) or mpirun over the chromosome (job/bsbslmm_mpi_chr.sbatch), not both");
+        }
+        return Ok(Mode::Mpi {
+            static_split: a.mpi_static,
+        });
+    }
+    if a.mpi_static {
+        tracing::warn!(
+            "--mpi-static: not running under mpirun (or not an MPI build); running as one process"
+        );
+    }
+    Ok(from_env.map_or(Mode::Plain, Mode::Array))
+}
+
+fn run(a: RunArgs, comm: Comm<'_>) -> Result<ExitCode> {
+    let t0 = std::time::Instant::now();
     let config = Config::load(&a.pipeline)?;
     for s in &a.stages {
         if !STAGES.contains(&s.as_str()) {
             bail!("unknown stage `{s}`; stages are {}", STAGES.join(", "));
         }
     }
-    for c in &a.chroms {
-        if !config.chromosomes.contains(c) {
-            bail!(
-                "--chrom {c}: not in {} (chromosomes: {})",
-                a.pipeline.display(),
-                config.chromosomes.join(", ")
-            );
-        }
-    }
-    let chroms = if a.chroms.is_empty() {
-        config.chromosomes.clone()
-    } else {
-        a.chroms.clone()
-    };
+    let chroms = chromosomes(&config, &a.pipeline, &a.chroms)?;
     let requested: Vec<&str> = if a.stages.is_empty() {
         stages::AVAILABLE.to_vec()
     } else {
@@ -249,29 +329,102 @@ fn run(a: RunArgs) -> Result<ExitCode> {
             .filter(|s| a.stages.iter().any(|x| x == s))
             .collect()
     };
+    let mode = mode(&a, &config, &comm)?;
+    if matches!(mode, Mode::Array(_)) && requested != ["fit"] {
+        bail!(
+            "an array task (--task or SLURM_ARRAY_TASK_ID) runs one slice of the fit stage only; \
+             add `--stage fit` (stages requested: {}); run prepare before the array and finalize \
+             after it (job/submit.sh chains them)",
+            requested.join(", ")
+        );
+    }
     let n_threads = threads(a.threads, &config);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n_threads)
         .build()
         .context("starting the worker threads")?;
-    tracing::info!(
-        "pipeline {}: stages [{}], chromosomes [{}], {} thread(s), output {}",
-        a.pipeline.display(),
-        requested.join(", "),
-        chroms.join(", "),
-        n_threads,
-        config.output_dir.display()
-    );
-    let mut partial = false;
-    for stage in requested {
-        let outcome = pool.install(|| stages::run_stage(stage, &config, &chroms, a.force))?;
-        partial |= outcome.failures > 0;
+    let exec = Exec {
+        pool: &pool,
+        threads: n_threads,
+        mode,
+        comm,
+    };
+    let where_ = match mode {
+        Mode::Plain => "one process".to_string(),
+        Mode::Array(s) => format!("array task {s:?}"),
+        Mode::Mpi { static_split } => format!(
+            "MPI rank {} of {} ({})",
+            comm.rank(),
+            comm.size(),
+            if static_split {
+                "static split"
+            } else {
+                "dynamic queue"
+            }
+        ),
+    };
+    if comm.is_root() {
+        tracing::info!(
+            "pipeline {}: stages [{}], chromosomes [{}], {where_}, {} thread(s), output {}",
+            a.pipeline.display(),
+            requested.join(", "),
+            chroms.join(", "),
+            n_threads,
+            config.output_dir.display()
+        );
     }
-    Ok(if partial {
+    let mut total = stages::StageOutcome::default();
+    for stage in requested {
+        let o = stages::run_stage(stage, &config, &chroms, a.force, &exec)?;
+        total.done += o.done;
+        total.skipped += o.skipped;
+        total.failures += o.failures;
+    }
+    let usage = dist::usage_over_ranks(&comm);
+    if comm.is_root() {
+        tracing::info!(
+            "task summary: {} done, {} skipped (already complete), {} failed; wall {:.1} s, cpu {:.1} s, peak memory {:.1} MiB{}",
+            total.done,
+            total.skipped,
+            total.failures,
+            t0.elapsed().as_secs_f64(),
+            usage.cpu_s,
+            usage.peak_kib as f64 / 1024.0,
+            if usage.ranks > 1 {
+                format!(" (max over {} ranks; cpu summed)", usage.ranks)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if total.failures > 0 {
         ExitCode::from(EXIT_PARTIAL)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn plan(a: PlanArgs) -> Result<ExitCode> {
+    let config = Config::load(&a.pipeline)?;
+    let chroms = chromosomes(&config, &a.pipeline, &a.chroms)?;
+    let per_task = a.genes_per_task.unwrap_or(config.resources.genes_per_task);
+    if per_task == 0 {
+        bail!("--genes-per-task must be at least 1");
+    }
+    let (genes, exact) = stages::fit::count_genes(&config, &chroms)?;
+    let tasks = n_tasks(genes, per_task);
+    tracing::info!(
+        "{} [{}]: {genes} genes ({}), {per_task} per task: {tasks} array task(s)",
+        a.pipeline.display(),
+        chroms.join(", "),
+        if exact {
+            "prepared"
+        } else {
+            "in the expression file; an upper bound until prepare has run"
+        }
+    );
+    println!("{tasks}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn status(a: StatusArgs) -> Result<ExitCode> {

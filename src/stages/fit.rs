@@ -3,16 +3,17 @@
 //! (layout in PIPELINE.md). A gene whose output is complete is skipped unless `--force`; a gene
 //! that fails leaves `<gene>.failed` with the reason, and the others go on.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use thiserror::Error;
 use tracing::{info, info_span, warn};
 
 use crate::config::{Config, Cv, Method, MethodKind};
-use crate::dist::progress::Progress;
+use crate::dist::partition::{global_order, OrderKey};
+use crate::dist::{self, Exec, Tally};
 use crate::io::store::{self, read_strings, H5Writer, StoreError};
 use crate::model::fit::{fit_gene, GeneData, GeneFit, MethodModel, MethodSettings};
 use crate::model::sampler::{ModelSpec, Priors, Schedule};
@@ -27,6 +28,8 @@ pub enum FitStageError {
     Cache { path: PathBuf, source: hdf5::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Expression(#[from] crate::io::expression::ExpressionError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -64,10 +67,11 @@ struct Cache {
     folds: Vec<u8>,
     cov: Vec<f64>,
     q0: usize,
-    genes: Vec<String>,
+    /// The genes prepared `ok`, in cache order.
+    jobs: Vec<GeneJob>,
 }
 
-fn open_cache(path: &Path) -> Result<Cache, FitStageError> {
+fn open_cache(path: &Path, chrom: &str) -> Result<Cache, FitStageError> {
     if !store::is_complete(path) {
         return Err(FitStageError::NoCache {
             path: path.to_path_buf(),
@@ -90,11 +94,22 @@ fn open_cache(path: &Path) -> Result<Cache, FitStageError> {
         .dataset("values")
         .and_then(|d| d.read_raw::<f64>())
         .map_err(err)?;
-    let genes = crate::stages::prepare::read_gene_table(&file)
-        .map_err(err)?
+    let rows = crate::stages::prepare::read_gene_table(&file).map_err(err)?;
+    let table = file.group("gene_table").map_err(err)?;
+    let column = |name: &str| table.dataset(name).and_then(|d| d.read_raw::<u64>());
+    let tss = column("tss").map_err(err)?;
+    let n = column("n_samples").map_err(err)?;
+    let p = column("n_snps").map_err(err)?;
+    let jobs = rows
         .into_iter()
-        .filter(|r| r.status == "ok")
-        .map(|r| r.gene_id)
+        .enumerate()
+        .filter(|(_, r)| r.status == "ok")
+        .map(|(i, r)| GeneJob {
+            chrom: chrom.to_string(),
+            gene: r.gene_id,
+            tss: tss.get(i).copied().unwrap_or(u64::MAX),
+            cost: n.get(i).copied().unwrap_or(0) as f64 * p.get(i).copied().unwrap_or(0) as f64,
+        })
         .collect();
     Ok(Cache {
         path: path.to_path_buf(),
@@ -103,7 +118,7 @@ fn open_cache(path: &Path) -> Result<Cache, FitStageError> {
         folds,
         cov,
         q0,
-        genes,
+        jobs,
     })
 }
 
@@ -178,60 +193,197 @@ fn settings(config: &Config, m: &Method) -> MethodSettings {
     }
 }
 
-/// Runs `fit` for the given chromosomes and every configured method.
-pub fn run(config: &Config, chroms: &[String], force: bool) -> Result<StageOutcome, FitStageError> {
+/// One gene to fit (every configured method), with its place in the global order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneJob {
+    pub chrom: String,
+    pub gene: String,
+    pub tss: u64,
+    /// Estimated cost: samples × cached SNPs.
+    pub cost: f64,
+}
+
+/// The prepared genes of `chroms` in the global order (chromosome order of the pipeline file,
+/// then TSS, then gene id), and the chromosomes whose cache cannot be used.
+pub fn plan(config: &Config, chroms: &[String]) -> (Vec<GeneJob>, Vec<FitStageError>) {
+    let mut jobs = Vec::new();
+    let mut missing = Vec::new();
+    for chrom in chroms {
+        match open_cache(&config.cache_path(chrom), chrom) {
+            Ok(c) => jobs.extend(c.jobs),
+            Err(e) => missing.push(e),
+        }
+    }
+    (in_global_order(config, jobs), missing)
+}
+
+fn in_global_order(config: &Config, jobs: Vec<GeneJob>) -> Vec<GeneJob> {
+    let rank = |c: &str| {
+        config
+            .chromosomes
+            .iter()
+            .position(|x| x == c)
+            .unwrap_or(usize::MAX)
+    };
+    let keys: Vec<OrderKey<'_>> = jobs
+        .iter()
+        .map(|j| OrderKey {
+            chrom_rank: rank(&j.chrom),
+            tss: j.tss,
+            id: &j.gene,
+        })
+        .collect();
+    let order = global_order(&keys);
+    order.into_iter().map(|i| jobs[i].clone()).collect()
+}
+
+/// How many genes the fit of `chroms` covers, for sizing a Slurm array before the work starts:
+/// the exact number of prepared genes when every cache is complete (`exact = true`), otherwise
+/// the number of expression-file genes on those chromosomes — every gene prepare will consider,
+/// so an upper bound on the genes it prepares (array tasks beyond the last gene run nothing).
+pub fn count_genes(config: &Config, chroms: &[String]) -> Result<(usize, bool), FitStageError> {
+    if chroms
+        .iter()
+        .all(|c| store::is_complete(&config.cache_path(c)))
+    {
+        let (jobs, missing) = plan(config, chroms);
+        if let Some(e) = missing.into_iter().next() {
+            return Err(e);
+        }
+        return Ok((jobs.len(), true));
+    }
+    let na = match config.qc.expression_na {
+        crate::config::ExpressionNa::Error => crate::io::expression::NaPolicy::Error,
+        crate::config::ExpressionNa::Drop => crate::io::expression::NaPolicy::Keep,
+    };
+    let expr = crate::io::expression::read_expression(&config.inputs.expression, na)?;
+    let n = expr
+        .genes
+        .iter()
+        .filter(|g| chroms.contains(&g.chrom))
+        .count();
+    Ok((n, false))
+}
+
+/// Runs `fit` for the given chromosomes and every configured method, on the genes `exec`
+/// gives this task (all of them in a plain run). The outcome counts outputs (gene × method) of
+/// the whole run: under MPI the totals over every rank.
+pub fn run(
+    config: &Config,
+    chroms: &[String],
+    force: bool,
+    exec: &Exec<'_>,
+) -> Result<StageOutcome, FitStageError> {
     // Dense linear algebra inside a fit is single-threaded so that results never depend on the
     // thread count (MODEL.md §8); parallelism comes from genes and chains.
     faer::set_global_parallelism(faer::Par::Seq);
-    let mut outcome = StageOutcome::default();
     let n_folds = match config.cv {
         Cv::Kfold { folds } => folds as u8,
         Cv::Split { .. } => 1,
     };
+    let mut caches = BTreeMap::new();
+    let mut cache_failures = 0;
     for chrom in chroms {
-        let _span = info_span!("fit", chrom = %chrom).entered();
-        let cache = match open_cache(&config.cache_path(chrom)) {
-            Ok(c) => c,
+        match open_cache(&config.cache_path(chrom), chrom) {
+            Ok(c) => {
+                caches.insert(chrom.clone(), c);
+            }
             Err(e) => {
-                warn!("fit {chrom}: {e}");
-                outcome.failures += 1;
-                continue;
+                if exec.comm.is_root() {
+                    warn!("fit {chrom}: {e}");
+                }
+                cache_failures += 1;
             }
-        };
-        for method in &config.methods {
-            let ms = settings(config, method);
-            let todo: Vec<&String> = cache
-                .genes
-                .iter()
-                .filter(|g| {
-                    force || !store::is_complete(&gene_path(config, &method.name, chrom, g))
-                })
-                .collect();
-            outcome.skipped += cache.genes.len() - todo.len();
-            if todo.is_empty() {
-                info!(
-                    "fit {chrom} {}: all {} genes complete",
-                    method.name,
-                    cache.genes.len()
-                );
-                continue;
-            }
-            let progress = Progress::new(&format!("fit {chrom} {}", method.name), todo.len(), 10);
-            let results: Vec<bool> = todo
-                .par_iter()
-                .map(|gene| {
-                    let ok = fit_one(config, &cache, chrom, method, &ms, n_folds, gene);
-                    progress.inc(1);
-                    ok
-                })
-                .collect();
-            progress.finish();
-            let failed = results.iter().filter(|ok| !**ok).count();
-            outcome.done += results.len() - failed;
-            outcome.failures += failed;
         }
     }
-    Ok(outcome)
+    let jobs = in_global_order(
+        config,
+        caches
+            .values()
+            .flat_map(|c| c.jobs.iter().cloned())
+            .collect(),
+    );
+    let methods: Vec<(&Method, MethodSettings)> = config
+        .methods
+        .iter()
+        .map(|m| (m, settings(config, m)))
+        .collect();
+    let owned = dist::owned_upfront(exec, jobs.len());
+    remove_stale_tmp(config, &jobs, &owned);
+    let costs: Vec<f64> = jobs.iter().map(|j| j.cost).collect();
+    let (tally, ran) = dist::run_items(exec, "fit", &costs, |i| {
+        let job = &jobs[i];
+        let cache = &caches[&job.chrom];
+        let mut t = Tally::default();
+        for (method, ms) in &methods {
+            let path = gene_path(config, &method.name, &job.chrom, &job.gene);
+            if !force && store::is_complete(&path) {
+                t.skipped += 1;
+            } else if fit_one(config, cache, &job.chrom, method, ms, n_folds, &job.gene) {
+                t.fitted += 1;
+            } else {
+                t.failed += 1;
+            }
+        }
+        t
+    });
+    info!(
+        "fit: this task ran {ran} of {} genes x {} methods",
+        jobs.len(),
+        methods.len()
+    );
+    Ok(StageOutcome {
+        done: tally.fitted as usize,
+        skipped: tally.skipped as usize,
+        failures: tally.failed as usize + cache_failures,
+    })
+}
+
+/// Removes temporary files (`<gene>.h5.<pid>.tmp`, `<gene>.failed.<pid>.tmp`) that a killed
+/// task left for the genes at `owned`. Only the task that owns a gene cleans it, so a file
+/// another live task is writing is never touched.
+fn remove_stale_tmp(config: &Config, jobs: &[GeneJob], owned: &[usize]) {
+    let mut by_chrom: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for &i in owned {
+        by_chrom
+            .entry(jobs[i].chrom.as_str())
+            .or_default()
+            .insert(jobs[i].gene.as_str());
+    }
+    let mine = std::process::id().to_string();
+    let mut removed = 0;
+    for (chrom, genes) in by_chrom {
+        for m in &config.methods {
+            let dir = config.output_dir.join("fit").join(&m.name).join(chrom);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some((gene, pid)) = tmp_owner(&name) else {
+                    continue;
+                };
+                if pid != mine && genes.contains(gene) && std::fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        info!("fit: removed {removed} temporary file(s) left by an interrupted run");
+    }
+}
+
+/// The gene and writer pid of a temporary output name, `<gene>.{h5,failed}.<pid>.tmp`.
+fn tmp_owner(name: &str) -> Option<(&str, &str)> {
+    let (base, pid) = name.strip_suffix(".tmp")?.rsplit_once('.')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let gene = base
+        .strip_suffix(".h5")
+        .or_else(|| base.strip_suffix(".failed"))?;
+    Some((gene, pid))
 }
 
 fn fit_one(

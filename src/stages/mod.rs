@@ -13,6 +13,7 @@ pub mod twas;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::dist::{self, Exec, Tally};
 
 /// Stages a plain `run` executes, in pipeline order (export runs inside finalize).
 pub const AVAILABLE: [&str; 5] = ["prepare", "fit", "finalize", "twas", "report"];
@@ -48,33 +49,68 @@ pub enum StageError {
     NotAvailable(String),
 }
 
-/// Runs one stage for the given chromosomes.
+impl StageOutcome {
+    fn tally(&self) -> Tally {
+        Tally {
+            fitted: self.done as u64,
+            skipped: self.skipped as u64,
+            failed: self.failures as u64,
+        }
+    }
+
+    fn from_tally(t: Tally) -> Self {
+        StageOutcome {
+            done: t.fitted as usize,
+            skipped: t.skipped as usize,
+            failures: t.failed as usize,
+        }
+    }
+}
+
+/// Runs a non-fit stage on rank 0 only (every rank gets its outcome back).
+fn root(
+    exec: &Exec<'_>,
+    f: impl FnOnce() -> Result<StageOutcome, StageError> + Send,
+) -> Result<StageOutcome, StageError> {
+    dist::root_only(exec, || f().map(|o| o.tally())).map(StageOutcome::from_tally)
+}
+
+/// Runs one stage for the given chromosomes, as `exec` says: `fit` is shared out across array
+/// tasks or MPI ranks; the other stages run on rank 0 alone (under MPI the other ranks wait).
 pub fn run_stage(
     stage: &str,
     config: &Config,
     chroms: &[String],
     force: bool,
+    exec: &Exec<'_>,
 ) -> Result<StageOutcome, StageError> {
     let t = std::time::Instant::now();
     let outcome = match stage {
-        "prepare" => prepare::run(config, chroms, force)?,
-        "fit" => fit::run(config, chroms, force)?,
-        "export" => {
-            export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?
-        }
-        "twas" => twas::run(config, chroms, force).map_err(|e| StageError::Twas(Box::new(e)))?,
-        "finalize" => {
+        "prepare" => root(exec, || {
+            prepare::run(config, chroms, force).map_err(StageError::from)
+        })?,
+        "fit" => fit::run(config, chroms, force, exec)?,
+        "export" => root(exec, || {
+            export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))
+        })?,
+        "twas" => root(exec, || {
+            twas::run(config, chroms, force).map_err(|e| StageError::Twas(Box::new(e)))
+        })?,
+        "finalize" => root(exec, || {
             let mut o = finalize::run(config, chroms, force)?;
-            let e = export::run(config, chroms, force)
-                .map_err(|e| StageError::Export(Box::new(e)))?;
+            let e =
+                export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?;
             o.done += e.done;
             o.skipped += e.skipped;
             o.failures += e.failures;
-            o
-        }
-        "report" => report::run(config)?,
+            Ok(o)
+        })?,
+        "report" => root(exec, || report::run(config).map_err(StageError::from))?,
         other => return Err(StageError::NotAvailable(other.to_string())),
     };
+    if !exec.comm.is_root() {
+        return Ok(outcome);
+    }
     tracing::info!(
         "stage {stage}: {} done, {} skipped (already complete), {} failed, {:.1} s",
         outcome.done,

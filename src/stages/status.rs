@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use crate::config::{Config, STAGES};
 use crate::io::store;
-use crate::stages::AVAILABLE;
 
 /// State of one (stage, chromosome) pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,16 +47,16 @@ pub fn collect(config: &Config) -> Report {
             if stage == "report" {
                 continue;
             }
-            let state = if !AVAILABLE.contains(&stage) && stage != "export" {
-                State::Unavailable
-            } else if stage == "export" {
+            let state = if stage == "export" {
                 export_state(config)
             } else if stage == "twas" {
                 twas_state(config, chrom)
             } else if stage == "finalize" {
                 finalize_state(config, chrom)
-            } else {
+            } else if stage == "prepare" {
                 prepare_state(config, chrom)
+            } else {
+                State::Unavailable
             };
             rows.push((stage.to_string(), chrom.clone(), state));
         }
@@ -174,9 +173,6 @@ fn fit_state(config: &Config, method: &str, chrom: &str) -> State {
             problems.push((g.clone(), "pending".to_string(), String::new()));
         }
     }
-    if done == 0 && problems.iter().all(|p| p.1 == "pending") {
-        return State::Pending;
-    }
     State::Done {
         genes: genes.len(),
         genes_ok: done,
@@ -233,7 +229,13 @@ impl Report {
                 } => {
                     let failed = problems.iter().filter(|p| p.1 == "failed").count();
                     let pending = problems.iter().filter(|p| p.1 == "pending").count();
-                    let word = if pending > 0 { "partial" } else { "done" };
+                    let word = if pending > 0 && pending == *genes {
+                        "pending"
+                    } else if pending > 0 {
+                        "partial"
+                    } else {
+                        "done"
+                    };
                     let info = if stage == "export" {
                         format!("{genes_ok}/{genes} methods exported")
                     } else if stage == "twas" {
