@@ -10,6 +10,8 @@
 # of the chromosome (every gene prepare considers), divided by the genes per task. Genes that
 # prepare skips only shorten the last slices; tasks past the last gene exit 0 at once.
 # Output, one line per chromosome:  <chrom> prepare=<id> fit=<id> finalize=<id>
+# then (unless --no-finalize) the genome-wide job after every finalize (export, twas, report):
+#   genome finalize=<id>
 set -euo pipefail
 JOB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ENV_FILE=${BSBSLMM_CLUSTER_ENV:-$JOB_DIR/../config/cluster.env}
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --mode) MODE=$2; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
     --no-finalize) FINALIZE=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "submit.sh: unknown option $1" >&2; exit 2 ;;
     *) CHROMS+=("$1"); shift ;;
   esac
@@ -47,6 +49,7 @@ submit() { sbatch "${common[@]}" "$@" | cut -d';' -f1; }
 gpt=()
 [ -n "${BSBSLMM_GENES_PER_TASK:-}" ] && gpt=(--genes-per-task "$BSBSLMM_GENES_PER_TASK")
 
+fins=()
 for chrom in "${CHROMS[@]}"; do
   dep=()
   prep=-
@@ -75,6 +78,15 @@ for chrom in "${CHROMS[@]}"; do
       -o "$BSBSLMM_LOG_DIR/%x_%j.out" \
       -c "$BSBSLMM_FINALIZE_CPUS" --mem "$BSBSLMM_FINALIZE_MEM" -t "$BSBSLMM_FINALIZE_TIME" \
       "$JOB_DIR/bsbslmm_finalize_chr.sbatch" "$chrom")
+    fins+=("$fin")
   fi
   echo "$chrom prepare=$prep fit=$fit finalize=$fin"
 done
+if [ ${#fins[@]} -gt 0 ]; then
+  after=$(IFS=:; echo "${fins[*]}")
+  genome=$(submit --dependency "afterok:$after" --job-name "bsbslmm_genome" \
+    -o "$BSBSLMM_LOG_DIR/%x_%j.out" \
+    -c "$BSBSLMM_FINALIZE_CPUS" --mem "$BSBSLMM_FINALIZE_MEM" -t "$BSBSLMM_FINALIZE_TIME" \
+    "$JOB_DIR/bsbslmm_genome.sbatch")
+  echo "genome finalize=$genome"
+fi

@@ -98,11 +98,20 @@ pub fn run_stage(
         })?,
         "finalize" => root(exec, || {
             let mut o = finalize::run(config, chroms, force)?;
-            let e =
-                export::run(config, chroms, force).map_err(|e| StageError::Export(Box::new(e)))?;
-            o.done += e.done;
-            o.skipped += e.skipped;
-            o.failures += e.failures;
+            // The weights databases are genome-wide: a per-chromosome finalize (one Slurm job
+            // per chromosome, running side by side) leaves them to the genome-wide run.
+            if config.chromosomes.iter().all(|c| chroms.contains(c)) {
+                let e = export::run(config, chroms, force)
+                    .map_err(|e| StageError::Export(Box::new(e)))?;
+                o.done += e.done;
+                o.skipped += e.skipped;
+                o.failures += e.failures;
+            } else {
+                tracing::info!(
+                    "export: skipped for a subset of chromosomes; it runs when finalize covers \
+                     all of them (job/submit.sh's genome-wide job), or alone with --stage export"
+                );
+            }
             Ok(o)
         })?,
         "report" => root(exec, || report::run(config).map_err(StageError::from))?,

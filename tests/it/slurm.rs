@@ -204,8 +204,14 @@ fn workdir(dir: &Path) -> (PathBuf, PathBuf) {
     (p, env_path)
 }
 
-/// Runs job/submit.sh; returns chromosome -> (prepare, fit, finalize) job ids.
-fn submit(c: &Cluster, dir: &Path, env: &Path, opts: &[&str]) -> BTreeMap<String, [String; 3]> {
+/// Runs job/submit.sh; returns chromosome -> (prepare, fit, finalize) job ids, and the id of the
+/// genome-wide job (export, twas, report) when finalize was submitted.
+fn submit(
+    c: &Cluster,
+    dir: &Path,
+    env: &Path,
+    opts: &[&str],
+) -> (BTreeMap<String, [String; 3]>, Option<String>) {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/job/submit.sh"))
         .args(["--env", env.to_str().unwrap()])
         .args(opts)
@@ -217,8 +223,13 @@ fn submit(c: &Cluster, dir: &Path, env: &Path, opts: &[&str]) -> BTreeMap<String
     assert!(out.status.success(), "submit.sh: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut ids = BTreeMap::new();
+    let mut genome = None;
     for l in stdout.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
+        if f[0] == "genome" {
+            genome = Some(f[1].strip_prefix("finalize=").expect(l).to_string());
+            continue;
+        }
         let id = |k: &str| {
             f.iter()
                 .find_map(|x| x.strip_prefix(&format!("{k}=")))
@@ -228,7 +239,7 @@ fn submit(c: &Cluster, dir: &Path, env: &Path, opts: &[&str]) -> BTreeMap<String
         ids.insert(f[0].to_string(), [id("prepare"), id("fit"), id("finalize")]);
     }
     assert_eq!(ids.len(), 2, "{stdout}");
-    ids
+    (ids, genome)
 }
 
 /// `[bsbslmm-job] start|end <epoch>` from a job log.
@@ -256,9 +267,34 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
     let (p, env) = workdir(d);
-    let ids = submit(&cluster, d, &env, &[]);
-    let held = cluster.wait(&all_ids(&ids));
+    let (ids, genome) = submit(&cluster, d, &env, &[]);
+    let genome = genome.expect("submit.sh prints the genome-wide job");
+    let mut wanted = all_ids(&ids);
+    wanted.push(genome.clone());
+    let held = cluster.wait(&wanted);
     assert!(held.is_empty(), "held jobs: {held:?}\n{}", cluster.logs());
+    // The genome-wide job (export, twas, report) starts after every chromosome's finalize.
+    let g = &cluster.jobs(&genome)[0];
+    assert_eq!(
+        (g["JobState"].as_str(), g["ExitCode"].as_str()),
+        ("COMPLETED", "0:0")
+    );
+    for [_, _, fin] in ids.values() {
+        assert!(
+            cluster.jobs(fin)[0]["EndTime"] <= g["StartTime"],
+            "genome job order"
+        );
+    }
+    for f in [
+        "final/genes.tsv",
+        "final/predictdb/bsbslmm.db",
+        "report.html",
+    ] {
+        assert!(
+            d.join("results").join(f).is_file(),
+            "{f} missing after the genome job"
+        );
+    }
     for (chrom, [prep, fit, fin]) in &ids {
         let tasks = cluster.jobs(fit);
         // 6 genes per chromosome, 2 per task: 3 tasks (sized by `bsbslmm plan` before prepare).
@@ -304,12 +340,13 @@ fn slurm_submit_chains_jobs_and_matches_plain_run_then_reports_a_bad_gene() {
     {
         let plain = d.join("fit_plain");
         std::fs::rename(&fit, &plain).unwrap();
-        let ids = submit(
+        let (ids, genome) = submit(
             &cluster,
             d,
             &env,
             &["--mode", "mpi", "--no-prepare", "--no-finalize"],
         );
+        assert_eq!(genome, None, "--no-finalize submits no genome-wide job");
         assert!(cluster.wait(&all_ids(&ids)).is_empty());
         for (chrom, [prep, job, fin]) in &ids {
             assert_eq!((prep.as_str(), fin.as_str()), ("-", "-"));
@@ -370,11 +407,14 @@ print(gene)
     let bad = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::fs::remove_dir_all(d.join("results")).unwrap();
 
-    let ids = submit(&cluster, d, &env, &[]);
+    let (ids, genome) = submit(&cluster, d, &env, &[]);
+    let genome = genome.expect("submit.sh prints the genome-wide job");
     let held = cluster.wait(&all_ids(&ids));
     let [_, fit1, fin1] = &ids["chr1"];
     assert_eq!(held, vec![fin1.clone()], "only chr1's finalize is held");
-    cluster.cmd("scancel", &[fin1]);
+    // The genome-wide job waits on chr1's finalize, so it never starts either.
+    assert_eq!(cluster.jobs(&genome)[0]["JobState"], "PENDING");
+    cluster.cmd("scancel", &[fin1, &genome]);
     // The task with the bad gene (3rd gene, 2 genes per task: task 2) exits 3; the others 0.
     for t in cluster.jobs(fit1) {
         let (state, code) = if t["ArrayTaskId"] == "2" {
