@@ -621,6 +621,21 @@ impl<'a> Sampler<'a> {
         }
     }
 
+    /// Makes `lin_cur`/`sblk_cur` hold the logistic pass of the current hyperparameters.
+    fn ensure_logistic_cache(&self, ch: &mut Chain) {
+        if !ch.hyper_ok {
+            let Chain {
+                hyper,
+                lin_cur,
+                sp_buf,
+                sblk_cur,
+                ..
+            } = ch;
+            self.logistic_pass(hyper, lin_cur, sp_buf, sblk_cur);
+            ch.hyper_ok = true;
+        }
+    }
+
     /// Recomputes η, log π_b and ψ_b from the hyperparameters.
     fn refresh(&self, ch: &mut Chain) {
         let p = self.prob.red.p;
@@ -631,17 +646,7 @@ impl<'a> Sampler<'a> {
                 ch.eta.iter_mut().for_each(|e| *e = lo);
             }
             SnpPrior::Logistic => {
-                if !ch.hyper_ok {
-                    let Chain {
-                        hyper,
-                        lin_cur,
-                        sp_buf,
-                        sblk_cur,
-                        ..
-                    } = ch;
-                    self.logistic_pass(hyper, lin_cur, sp_buf, sblk_cur);
-                    ch.hyper_ok = true;
-                }
+                self.ensure_logistic_cache(ch);
                 ch.eta.copy_from_slice(&ch.lin_cur);
             }
             SnpPrior::Probit => {
@@ -1039,16 +1044,8 @@ impl<'a> Sampler<'a> {
     fn hyper_update(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, adapt: bool) {
         let d = ch.hyper.len();
         let logistic = self.spec.prior == SnpPrior::Logistic;
-        if logistic && !ch.hyper_ok {
-            let Chain {
-                hyper,
-                lin_cur,
-                sp_buf,
-                sblk_cur,
-                ..
-            } = ch;
-            self.logistic_pass(hyper, lin_cur, sp_buf, sblk_cur);
-            ch.hyper_ok = true;
+        if logistic {
+            self.ensure_logistic_cache(ch);
         }
         let mut cur = self.hyper_target(ch, &ch.hyper, &ch.lin_cur, &ch.sblk_cur);
         let mut prop = std::mem::take(&mut ch.prop);

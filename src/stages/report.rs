@@ -185,16 +185,7 @@ fn plot_delta_r(
     chroms: &[String],
 ) -> Result<String, ReportError> {
     let name = "per-chromosome delta r";
-    let r_of: HashMap<(&str, &str, &str), f64> = genes
-        .iter()
-        .filter(|r| r.status == "ok" && r.test_r.is_finite())
-        .map(|r| {
-            (
-                (r.chrom.as_str(), r.gene_id.as_str(), r.method.as_str()),
-                r.test_r,
-            )
-        })
-        .collect();
+    let r_of = compare::test_r_index(genes);
     let np = pairs.len().max(1) as f64;
     let mut pts: Vec<(usize, f64, f64)> = Vec::new();
     let mut medians: Vec<(usize, f64, f64)> = Vec::new();
@@ -237,14 +228,7 @@ fn plot_delta_r(
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..nc, y0..y1)
             .map_err(plot_err(name))?;
-        let label = |x: &f64| {
-            let k = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 1e-9 {
-                chroms.get(k).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = |x: &f64| chrom_tick(chroms, *x);
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -510,14 +494,7 @@ fn plot_manhattan(
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..nc, 0.0..top)
             .map_err(plot_err(name))?;
-        let label = |x: &f64| {
-            let k = x.floor() as usize;
-            if (x - x.floor() - 0.5).abs() < 1e-9 {
-                chroms.get(k).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let label = |x: &f64| chrom_tick(chroms, *x);
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -938,4 +915,14 @@ pub fn render(config: &Config, inp: &ReportInputs) -> Result<String, ReportError
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// X-axis label of the chromosome panels: chromosome k sits at k + 0.5; other ticks are blank.
+fn chrom_tick(chroms: &[String], x: f64) -> String {
+    let k = x.floor() as usize;
+    if (x - x.floor() - 0.5).abs() < 1e-9 {
+        chroms.get(k).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }

@@ -4,10 +4,9 @@
 //! numpy on dosages parsed from the VCF, twas.tsv matches an independent numpy S-PrediXcan with
 //! its own harmonization, and the planted trait genes rank at the top for bsbslmm.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::{require, run_in, text, write_pipeline};
+use crate::common::{py, require, run_in, text, write_pipeline};
 
 const METHODS: &str = "cv:
   folds: 2
@@ -15,22 +14,6 @@ methods:
   - {model: bsbslmm, chains: 2, burnin: 100, samples: 200}
   - {model: enet, inner_folds: 3}
 ";
-
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Schema, allele convention and weights of every exported gene against its HDF5 fit; the
 /// covariance file against numpy on the VCF's GT dosages of all samples.

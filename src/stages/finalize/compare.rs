@@ -174,15 +174,9 @@ pub fn active_pairs(cfg: &Compare, methods: &[String]) -> Vec<(String, String)> 
         .collect()
 }
 
-/// Every active pair on every chromosome of `chroms` (in that order) and then on `all`.
-pub fn compare(
-    cfg: &Compare,
-    rows: &[SummaryRow],
-    methods: &[String],
-    chroms: &[String],
-) -> Vec<CompareRow> {
-    let r_of: HashMap<(&str, &str, &str), f64> = rows
-        .iter()
+/// Pooled test r of every `ok` (chromosome, gene, method) row with a finite r.
+pub fn test_r_index(rows: &[SummaryRow]) -> HashMap<(&str, &str, &str), f64> {
+    rows.iter()
         .filter(|r| r.status == "ok" && r.test_r.is_finite())
         .map(|r| {
             (
@@ -190,7 +184,17 @@ pub fn compare(
                 r.test_r,
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Every active pair on every chromosome of `chroms` (in that order) and then on `all`.
+pub fn compare(
+    cfg: &Compare,
+    rows: &[SummaryRow],
+    methods: &[String],
+    chroms: &[String],
+) -> Vec<CompareRow> {
+    let r_of = test_r_index(rows);
     let mut out = Vec::new();
     for (a, b) in active_pairs(cfg, methods) {
         let mut all = (Vec::new(), Vec::new());
