@@ -443,7 +443,8 @@ impl ActiveFactor {
         self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * kappa.ln() + q / (2.0 * sigma_e2);
     }
 
-    /// Log Bayes-factor increment Δ_j of toggling local SNP j relative to A \ {j}.
+    /// Log Bayes-factor increment Δ_j of toggling local SNP j relative to A \ {j}
+    /// (`inv_kappa` = 1/κ, `half_inv_se2` = 1/(2σ_e²), hoisted out of the scan).
     fn delta(
         &mut self,
         g: &[f64],
@@ -451,7 +452,7 @@ impl ActiveFactor {
         c: &[f64],
         j: usize,
         kappa: f64,
-        sigma_e2: f64,
+        (inv_kappa, half_inv_se2): (f64, f64),
     ) -> f64 {
         let a = self.set.len();
         let (s, mm) = match self.set.binary_search(&j) {
@@ -475,7 +476,7 @@ impl ActiveFactor {
                 (g[j * m + j] + kappa - tt, c[j] - tz)
             }
         };
-        -0.5 * (s / kappa).ln() + mm * mm / (2.0 * sigma_e2 * s)
+        -0.5 * (s * inv_kappa).ln() + mm * mm * half_inv_se2 / s
     }
 }
 
@@ -841,11 +842,13 @@ impl<'a> Sampler<'a> {
         std::mem::swap(&mut ch.fac.set, &mut ch.active[b]);
         ch.fac.refactor(g, m, c, kappa, se2);
         let mut rb = rb;
+        let inv_reps = 1.0 / self.sched.inner_reps as f64;
+        let scan_consts = (1.0 / kappa, 0.5 / se2);
         for _rep in 0..self.sched.inner_reps {
             // (iii) collapsed single-site scan.
             for l in 0..m {
                 let j = range.start + l;
-                let d = ch.fac.delta(g, m, c, l, kappa, se2);
+                let d = ch.fac.delta(g, m, c, l, kappa, scan_consts);
                 let alone = match ch.fac.set.as_slice() {
                     [] => true,
                     [only] => *only == l,
@@ -860,7 +863,7 @@ impl<'a> Sampler<'a> {
                 let prob_on = expit(omega + d);
                 let on = uniform(rng) < prob_on;
                 if let Some(rb) = rb.as_deref_mut() {
-                    rb[j] += prob_on / self.sched.inner_reps as f64;
+                    rb[j] += prob_on * inv_reps;
                 }
                 let was = ch.fac.set.binary_search(&l);
                 match (was, on) {
