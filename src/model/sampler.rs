@@ -660,15 +660,11 @@ impl<'a> Sampler<'a> {
         if self.spec.gate {
             ch.log_pi_b = -(1.0 - expit(ch.hyper[0])) * self.n_blocks_eff().ln();
             let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
-            for (b, r) in self.prob.blocks.iter().enumerate() {
-                let log_q = if self.spec.prior == SnpPrior::Logistic {
-                    -ch.sblk_cur[b]
-                } else {
-                    -ch.eta[r.clone()]
-                        .iter()
-                        .map(|&e| vmath::softplus(e))
-                        .sum::<f64>()
-                };
+            // The gate comes with the logistic prior only (block_only, bsbslmm; MODEL.md §3 table),
+            // whose pass left log q_b = −Σ_{j∈b} softplus(η_j) in `sblk_cur`.
+            debug_assert_eq!(self.spec.prior, SnpPrior::Logistic);
+            for b in 0..self.prob.blocks.len() {
+                let log_q = -ch.sblk_cur[b];
                 let denom = log_add_exp(log_1m_pib, ch.log_pi_b + log_q);
                 ch.psi[b] = ch.log_pi_b + log_q - denom;
             }

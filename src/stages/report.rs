@@ -218,25 +218,14 @@ fn plot_delta_r(
         let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err(name))?;
         let nc = chroms.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Per-gene Δr = r(a) − r(b) by chromosome",
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..nc, y0..y1)
-            .map_err(plot_err(name))?;
-        let label = |x: &f64| chrom_tick(chroms, *x);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * chroms.len() + 1)
-            .x_label_formatter(&label)
-            .y_desc("Δ test r")
-            .draw()
-            .map_err(plot_err(name))?;
+        let mut chart = chrom_panels(
+            &root,
+            "Per-gene Δr = r(a) − r(b) by chromosome",
+            chroms,
+            y0..y1,
+            "Δ test r",
+        )
+        .map_err(plot_err(name))?;
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (nc, 0.0)], BLACK.mix(0.6)))
             .map_err(plot_err(name))?;
@@ -484,25 +473,14 @@ fn plot_manhattan(
     {
         let root = SVGBackend::with_string(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err(name))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("TWAS Manhattan plot ({method}, {} genes)", pts.len()),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..nc, 0.0..top)
-            .map_err(plot_err(name))?;
-        let label = |x: &f64| chrom_tick(chroms, *x);
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(2 * chroms.len() + 1)
-            .x_label_formatter(&label)
-            .y_desc("−log10 p")
-            .draw()
-            .map_err(plot_err(name))?;
+        let mut chart = chrom_panels(
+            &root,
+            &format!("TWAS Manhattan plot ({method}, {} genes)", pts.len()),
+            chroms,
+            0.0..top,
+            "−log10 p",
+        )
+        .map_err(plot_err(name))?;
         chart
             .draw_series(LineSeries::new(
                 [(0.0, bonf), (nc, bonf)],
@@ -742,24 +720,11 @@ pub fn render(config: &Config, inp: &ReportInputs) -> Result<String, ReportError
             )?
         );
     }
-    h.push_str(&html_table(
-        &inp.enrich,
-        &[
-            "row",
-            "method",
-            "versus",
-            "n_genes",
-            "n_active",
-            "n_active_in_peak",
-            "n_tested",
-            "n_tested_in_peak",
-            "estimate",
-            "ci_lo",
-            "ci_hi",
-            "p_fisher",
-            "note",
-        ],
-    )?);
+    let shown: Vec<&str> = enrich::ENRICH_COLUMNS
+        .into_iter()
+        .filter(|c| !matches!(*c, "p_binomial" | "n_boot_used"))
+        .collect();
+    h.push_str(&html_table(&inp.enrich, &shown)?);
 
     let _ = writeln!(
         h,
@@ -915,6 +880,39 @@ pub fn render(config: &Config, inp: &ReportInputs) -> Result<String, ReportError
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+type Svg<'a> = SVGBackend<'a>;
+type Panels<'a, 'b> = ChartContext<
+    'a,
+    Svg<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart with one x panel per chromosome (chromosome k spans [k, k+1)), its mesh drawn.
+fn chrom_panels<'a, 'b>(
+    root: &'a DrawingArea<Svg<'b>, plotters::coord::Shift>,
+    caption: &str,
+    chroms: &[String],
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> Result<Panels<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
+    let nc = chroms.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..nc, y)?;
+    let label = |x: &f64| chrom_tick(chroms, *x);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(2 * chroms.len() + 1)
+        .x_label_formatter(&label)
+        .y_desc(y_desc)
+        .draw()?;
+    Ok(chart)
 }
 
 /// X-axis label of the chromosome panels: chromosome k sits at k + 0.5; other ticks are blank.
