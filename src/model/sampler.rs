@@ -202,6 +202,8 @@ pub struct Sampler<'a> {
     max_block: usize,
     /// The used annotation columns, column-major (k_used × p), for the vectorized prior pass.
     acols: Vec<f64>,
+    /// G_jj per SNP (the block Grams' diagonals), for the empty-active-set scan terms.
+    gdiag: Vec<f64>,
 }
 
 /// Per-chain results (kept draws only), merged by [`merge`].
@@ -295,17 +297,6 @@ pub fn probit_log_odds(x: f64) -> f64 {
     }
     let t = normal::sf(a);
     x.signum() * ((-t).ln_1p() - t.ln())
-}
-
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    if a == f64::NEG_INFINITY {
-        return b;
-    }
-    if b == f64::NEG_INFINITY {
-        return a;
-    }
-    let m = a.max(b);
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 /// A uniform on the open interval (0, 1).
@@ -409,6 +400,8 @@ struct ActiveFactor {
     logdet: f64,
     log_bf: f64,
     tmp: Vec<f64>,
+    /// (κ, ln κ) of the last refactor with a non-empty set.
+    ln_kappa: (f64, f64),
 }
 
 impl ActiveFactor {
@@ -421,12 +414,21 @@ impl ActiveFactor {
             logdet: 0.0,
             log_bf: 0.0,
             tmp: vec![0.0; max_block],
+            ln_kappa: (f64::NAN, f64::NAN),
         }
     }
 
     /// Refactors Ω_A = G_AA + κI for the current `set`; fills z, bhat, log BF.
     fn refactor(&mut self, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
         let a = self.set.len();
+        if a == 0 {
+            self.logdet = 0.0;
+            self.log_bf = 0.0;
+            return;
+        }
+        if self.ln_kappa.0 != kappa {
+            self.ln_kappa = (kappa, kappa.ln());
+        }
         for (ii, &i) in self.set.iter().enumerate() {
             for (jj, &j) in self.set.iter().enumerate() {
                 self.l[ii * a + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
@@ -440,7 +442,7 @@ impl ActiveFactor {
         self.bhat[..a].copy_from_slice(&self.z[..a]);
         backward(&self.l[..a * a], a, &mut self.bhat[..a]);
         let q: f64 = self.z[..a].iter().map(|v| v * v).sum();
-        self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * kappa.ln() + q / (2.0 * sigma_e2);
+        self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * self.ln_kappa.1 + q / (2.0 * sigma_e2);
     }
 
     /// Log Bayes-factor increment Δ_j of toggling local SNP j relative to A \ {j}
@@ -502,6 +504,14 @@ struct Chain {
     fac: ActiveFactor,
     beta_old: Vec<f64>,
     e: Vec<f64>,
+    /// Scratch of length r (the polygenic target's terms).
+    tmp_r: Vec<f64>,
+    /// Per-block scratch: P(δ_l = 1 | rest) for an empty active set.
+    pbuf: Vec<f64>,
+    /// Scan terms for an empty active set, refilled before each sweep's block updates:
+    /// Δ_j = d0_j + c_j²·h0_j with d0_j = −½ log((G_jj + κ)/κ), h0_j = 1/(2σ_e²(G_jj + κ)).
+    d0: Vec<f64>,
+    h0: Vec<f64>,
     acc: Acceptance,
     // adaptation
     l_theta: Vec<f64>,
@@ -552,8 +562,17 @@ impl<'a> Sampler<'a> {
                 acols[k * p + j] = prob.annot[j * prob.k + k];
             }
         }
+        let mut gdiag = vec![0.0; p];
+        for (b, r) in prob.blocks.iter().enumerate() {
+            let m = r.len();
+            let g = &grams.data[grams.offset[b]..grams.offset[b] + m * m];
+            for l in 0..m {
+                gdiag[r.start + l] = g[l * m + l];
+            }
+        }
         Sampler {
             acols,
+            gdiag,
             prob,
             spec,
             priors,
@@ -596,8 +615,9 @@ impl<'a> Sampler<'a> {
         x
     }
 
-    /// Logistic prior: fills `lin` with the linear predictors w0 + Σ_k w_k a_jk and `sblk` with
-    /// the per-block sums Σ_{j∈b} softplus(lin_j) (vectorized; `sp` is scratch).
+    /// Logistic prior: fills `lin` with the linear predictors w0 + Σ_k w_k a_jk and `sblk[..B]`
+    /// with the per-block sums Σ_{j∈b} softplus(lin_j) (vectorized; `sp` is scratch); gated
+    /// models also get log P(δ_b = 0 | θ) in `sblk[B..2B]`.
     fn logistic_pass(&self, hyper: &[f64], lin: &mut [f64], sp: &mut [f64], sblk: &mut [f64]) {
         let p = self.prob.red.p;
         let at = usize::from(self.spec.gate);
@@ -608,18 +628,35 @@ impl<'a> Sampler<'a> {
             for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
                 *sb = r.len() as f64 * s0;
             }
-            return;
-        }
-        for k in 0..self.k_used {
-            let w = hyper[at + 1 + k];
-            for (l, a) in lin.iter_mut().zip(&self.acols[k * p..(k + 1) * p]) {
-                *l += w * a;
+        } else {
+            for k in 0..self.k_used {
+                let w = hyper[at + 1 + k];
+                for (l, a) in lin.iter_mut().zip(&self.acols[k * p..(k + 1) * p]) {
+                    *l += w * a;
+                }
+            }
+            vmath::softplus_into(lin, sp);
+            for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
+                *sb = sp[r.clone()].iter().sum();
             }
         }
-        vmath::softplus_into(lin, sp);
-        for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
-            *sb = sp[r.clone()].iter().sum();
+        if self.spec.gate {
+            // Second half: log P(δ_b = 0) = log(1 − π_b + π_b q_b) = logaddexp(log(1 − π_b),
+            // log π_b − Σ softplus), one branch-free (vectorized) pass over the blocks.
+            let nb = self.prob.blocks.len();
+            let log_pi_b = self.log_pi_b(hyper[0]);
+            let a = (-log_pi_b.exp()).ln_1p();
+            let (sums, empty) = sblk.split_at_mut(nb);
+            for (e, &s) in empty.iter_mut().zip(sums.iter()) {
+                let t = log_pi_b - s;
+                *e = a.max(t) + vmath::softplus(-(a - t).abs());
+            }
         }
+    }
+
+    /// log π_b = −(1 − expit θ_b)·log B′ (MODEL.md §3).
+    fn log_pi_b(&self, theta_b: f64) -> f64 {
+        -(1.0 - expit(theta_b)) * self.n_blocks_eff().ln()
     }
 
     /// Makes `lin_cur`/`sblk_cur` hold the logistic pass of the current hyperparameters.
@@ -658,15 +695,14 @@ impl<'a> Sampler<'a> {
             }
         }
         if self.spec.gate {
-            ch.log_pi_b = -(1.0 - expit(ch.hyper[0])) * self.n_blocks_eff().ln();
-            let log_1m_pib = (-ch.log_pi_b.exp()).ln_1p();
+            ch.log_pi_b = self.log_pi_b(ch.hyper[0]);
             // The gate comes with the logistic prior only (block_only, bsbslmm; MODEL.md §3 table),
-            // whose pass left log q_b = −Σ_{j∈b} softplus(η_j) in `sblk_cur`.
+            // whose pass left log q_b = −Σ_{j∈b} softplus(η_j) and log P(δ_b = 0) in `sblk_cur`.
             debug_assert_eq!(self.spec.prior, SnpPrior::Logistic);
-            for b in 0..self.prob.blocks.len() {
-                let log_q = -ch.sblk_cur[b];
-                let denom = log_add_exp(log_1m_pib, ch.log_pi_b + log_q);
-                ch.psi[b] = ch.log_pi_b + log_q - denom;
+            let nb = self.prob.blocks.len();
+            let (sums, empty) = ch.sblk_cur.split_at(nb);
+            for ((psi, &s), &e) in ch.psi.iter_mut().zip(sums).zip(empty) {
+                *psi = ch.log_pi_b - s - e;
             }
         }
     }
@@ -703,11 +739,11 @@ impl<'a> Sampler<'a> {
                     return lp;
                 }
                 lp += lp_logistic(hyper[0]);
-                let log_pi_b = -(1.0 - expit(hyper[0])) * self.n_blocks_eff().ln();
-                let log_1m_pib = (-log_pi_b.exp()).ln_1p();
-                for b in 0..self.prob.blocks.len() {
+                let log_pi_b = self.log_pi_b(hyper[0]);
+                let nb = self.prob.blocks.len();
+                for b in 0..nb {
                     if n_on(b) == 0 {
-                        lp += log_add_exp(log_1m_pib, log_pi_b - sblk[b]);
+                        lp += sblk[nb + b];
                     } else {
                         lp += log_pi_b + on_sum(b) - sblk[b];
                     }
@@ -777,6 +813,10 @@ impl<'a> Sampler<'a> {
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
             e: vec![0.0; red.r],
+            tmp_r: vec![0.0; red.r],
+            pbuf: vec![0.0; self.max_block],
+            d0: vec![0.0; p],
+            h0: vec![0.0; p],
             acc: Acceptance::default(),
             l_theta: Vec::new(),
             lambda_adapt: 1.0,
@@ -791,8 +831,8 @@ impl<'a> Sampler<'a> {
             lin_cur: vec![0.0; if logistic { p } else { 0 }],
             lin_prop: vec![0.0; if logistic { p } else { 0 }],
             sp_buf: vec![0.0; if logistic { p } else { 0 }],
-            sblk_cur: vec![0.0; self.prob.blocks.len()],
-            sblk_prop: vec![0.0; self.prob.blocks.len()],
+            sblk_cur: vec![0.0; 2 * self.prob.blocks.len()],
+            sblk_prop: vec![0.0; 2 * self.prob.blocks.len()],
             hyper_ok: false,
         };
         if let Some(dl) = &self.fixed.delta {
@@ -840,23 +880,32 @@ impl<'a> Sampler<'a> {
         let mut rb = rb;
         let inv_reps = 1.0 / self.sched.inner_reps as f64;
         let scan_consts = (1.0 / kappa, 0.5 / se2);
+        let psi_b = if self.spec.gate { ch.psi[b] } else { 0.0 };
+        // P(δ_l = 1 | rest) while the active set is empty depends only on quantities fixed during
+        // this block update, so a block that starts empty gets them in one branch-free pass.
+        let pre = m >= 4 && ch.fac.set.is_empty();
+        if pre {
+            let j0 = range.start;
+            for (l, pb) in ch.pbuf[..m].iter_mut().enumerate() {
+                let x = ch.eta[j0 + l] + psi_b + ch.d0[j0 + l] + c[l] * c[l] * ch.h0[j0 + l];
+                *pb = vmath::expit(x);
+            }
+        }
         for _rep in 0..self.sched.inner_reps {
             // (iii) collapsed single-site scan.
             for l in 0..m {
                 let j = range.start + l;
-                let d = ch.fac.delta(g, m, c, l, kappa, scan_consts);
-                let alone = match ch.fac.set.as_slice() {
-                    [] => true,
-                    [only] => *only == l,
-                    _ => false,
-                };
-                let omega = ch.eta[j]
-                    + if self.spec.gate && alone {
-                        ch.psi[b]
+                let prob_on = if ch.fac.set.is_empty() {
+                    if pre {
+                        ch.pbuf[l]
                     } else {
-                        0.0
-                    };
-                let prob_on = expit(omega + d);
+                        expit(ch.eta[j] + psi_b + ch.d0[j] + c[l] * c[l] * ch.h0[j])
+                    }
+                } else {
+                    let d = ch.fac.delta(g, m, c, l, kappa, scan_consts);
+                    let alone = matches!(ch.fac.set.as_slice(), [only] if *only == l);
+                    expit(ch.eta[j] + if alone { psi_b } else { 0.0 } + d)
+                };
                 let on = uniform(rng) < prob_on;
                 if let Some(rb) = rb.as_deref_mut() {
                     rb[j] += prob_on * inv_reps;
@@ -979,20 +1028,20 @@ impl<'a> Sampler<'a> {
         let pr = &self.priors;
         let se2 = ch.sigma_e2;
         if self.fixed.sigma_u2.is_none() {
-            let target = |phi: f64, e: &[f64]| {
+            // The terms go through a branch-free (vectorized) pass, then a fixed-order sum.
+            let target = |phi: f64, e: &[f64], terms: &mut [f64]| {
                 let su = phi.exp();
-                let mut t = log_sichi2(su, pr.nu_u, pr.s2_u) + phi;
-                for (ei, di) in e.iter().zip(&red.d) {
+                for ((t, ei), di) in terms.iter_mut().zip(e).zip(&red.d) {
                     let v = se2 + su * di;
-                    t -= 0.5 * (v.ln() + ei * ei / v);
+                    *t = vmath::ln(v) + ei * ei / v;
                 }
-                t
+                log_sichi2(su, pr.nu_u, pr.s2_u) + phi - 0.5 * vmath::sum8(terms)
             };
             let mut phi = ch.sigma_u2.ln();
-            let mut t_cur = target(phi, &ch.e);
+            let mut t_cur = target(phi, &ch.e, &mut ch.tmp_r);
             for _ in 0..self.sched.n_u {
                 let prop = phi + ch.s_u * std_normal(rng);
-                let t_new = target(prop, &ch.e);
+                let t_new = target(prop, &ch.e, &mut ch.tmp_r);
                 let u = uniform(rng);
                 ch.acc.u_prop += 1;
                 if adapt {
@@ -1189,6 +1238,7 @@ impl<'a> Sampler<'a> {
     ) {
         let mut rb = rb;
         if self.fixed.delta.is_none() {
+            self.empty_scan_terms(ch);
             for b in 0..self.prob.blocks.len() {
                 self.block_update(ch, b, rng, rb.as_deref_mut());
             }
@@ -1208,6 +1258,19 @@ impl<'a> Sampler<'a> {
             let Chain { hist, hyper, .. } = ch;
             hist.extend_from_slice(hyper);
             self.adapt(ch, t + 1);
+        }
+    }
+
+    /// Fills `d0`/`h0` for the current κ and σ_e² (constant during the block updates): one
+    /// branch-free pass over the SNPs instead of a libm log per SNP in the scan.
+    fn empty_scan_terms(&self, ch: &mut Chain) {
+        let kappa = ch.sigma_e2 / ch.sigma_b2;
+        let inv_kappa = 1.0 / kappa;
+        let half_inv_se2 = 0.5 / ch.sigma_e2;
+        for ((d0, h0), &gjj) in ch.d0.iter_mut().zip(ch.h0.iter_mut()).zip(&self.gdiag) {
+            let s = gjj + kappa;
+            *d0 = -0.5 * vmath::ln(s * inv_kappa);
+            *h0 = half_inv_se2 / s;
         }
     }
 

@@ -115,9 +115,44 @@ pub fn softplus_into(x: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Σ x in a fixed order: eight interleaved partial sums (lane i takes x[i], x[i+8], ...),
+/// combined pairwise, then the tail. Vectorizes without reassociation, so it is the same on
+/// every machine.
+pub fn sum8(x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    tail.iter().fold(s, |s, v| s + v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sum8_matches_exact_sums() {
+        // Integers below 2⁵³ add exactly in any order: the result is the exact sum.
+        for n in [0usize, 1, 7, 8, 9, 17, 100, 369] {
+            let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64).collect();
+            let exact: u64 = (0..n).map(|i| ((i * 7919) % 1000) as u64).sum();
+            assert_eq!(sum8(&x), exact as f64, "n = {n}");
+        }
+        // Non-integers: within a few ulp of a compensated (Neumaier) sum.
+        let x: Vec<f64> = (0..1000).map(|i| 1.0 / (i as f64 + 0.5)).collect();
+        let (mut s, mut comp) = (0.0f64, 0.0f64);
+        for &v in &x {
+            let t = s + v;
+            comp += if s.abs() >= v.abs() { (s - t) + v } else { (v - t) + s };
+            s = t;
+        }
+        assert!(ulps(sum8(&x), s + comp) < 8.0);
+    }
 
     fn ulps(a: f64, b: f64) -> f64 {
         ((a - b) / (b.abs() * f64::EPSILON)).abs()
