@@ -508,6 +508,9 @@ struct Chain {
     tmp_r: Vec<f64>,
     /// Per-block scratch: P(δ_l = 1 | rest) for an empty active set.
     pbuf: Vec<f64>,
+    /// Block scores X̃_jᵀ r̃ for the columns in `sc_range`, valid while r̃ is unchanged.
+    sc: Vec<f64>,
+    sc_range: std::ops::Range<usize>,
     /// Scan terms for an empty active set, refilled before each sweep's block updates:
     /// Δ_j = d0_j + c_j²·h0_j with d0_j = −½ log((G_jj + κ)/κ), h0_j = 1/(2σ_e²(G_jj + κ)).
     d0: Vec<f64>,
@@ -815,6 +818,8 @@ impl<'a> Sampler<'a> {
             e: vec![0.0; red.r],
             tmp_r: vec![0.0; red.r],
             pbuf: vec![0.0; self.max_block],
+            sc: vec![0.0; p],
+            sc_range: 0..0,
             d0: vec![0.0; p],
             h0: vec![0.0; p],
             acc: Acceptance::default(),
@@ -863,8 +868,16 @@ impl<'a> Sampler<'a> {
         let g = &self.grams.data[self.grams.offset[b]..self.grams.offset[b] + m * m];
         let kappa = ch.sigma_e2 / ch.sigma_b2;
         let se2 = ch.sigma_e2;
-        // (i) partial-residual score with the old β_b.
-        panel_scores(red, range.start, &mut ch.c[..m], &ch.resid);
+        // (i) partial-residual score with the old β_b. Scores are computed four columns at a time
+        // and kept while the residual is unchanged, so singleton blocks and a block's remainder
+        // columns share a pass over r̃ with the next block's (each score is bit-identical to its
+        // own dot product; see `reduce::dot_k`).
+        if !(ch.sc_range.start <= range.start && range.end <= ch.sc_range.end) {
+            let hi = (range.start + m.next_multiple_of(4)).min(red.p);
+            panel_scores(red, range.start, &mut ch.sc[range.start..hi], &ch.resid);
+            ch.sc_range = range.start..hi;
+        }
+        ch.c[..m].copy_from_slice(&ch.sc[range.clone()]);
         for &k in &ch.active[b] {
             let bk = ch.beta[range.start + k];
             for l in 0..m {
@@ -1008,6 +1021,7 @@ impl<'a> Sampler<'a> {
         for l in 0..m {
             let diff = ch.beta[range.start + l] - ch.beta_old[l];
             if diff != 0.0 {
+                ch.sc_range = 0..0;
                 let col = red.col(range.start + l);
                 for (r, x) in ch.resid.iter_mut().zip(col) {
                     *r -= x * diff;
@@ -1239,6 +1253,7 @@ impl<'a> Sampler<'a> {
         let mut rb = rb;
         if self.fixed.delta.is_none() {
             self.empty_scan_terms(ch);
+            ch.sc_range = 0..0; // r̃ changed since the last block loop
             for b in 0..self.prob.blocks.len() {
                 self.block_update(ch, b, rng, rb.as_deref_mut());
             }
