@@ -204,6 +204,10 @@ pub struct Sampler<'a> {
     acols: Vec<f64>,
     /// G_jj per SNP (the block Grams' diagonals), for the empty-active-set scan terms.
     gdiag: Vec<f64>,
+    /// Prior sd of each annotation slope w_k of the logistic prior: `priors.w_sd / √K`, so the
+    /// prior variance of the linear predictor Σ_k w_k a_jk (standardized columns) stays
+    /// `w_sd²` however many columns are used.
+    w_sd: f64,
 }
 
 /// Per-chain results (kept draws only), merged by [`merge`].
@@ -573,9 +577,11 @@ impl<'a> Sampler<'a> {
                 gdiag[r.start + l] = g[l * m + l];
             }
         }
+        let w_sd = priors.w_sd / (k_used.max(1) as f64).sqrt();
         Sampler {
             acols,
             gdiag,
+            w_sd,
             prob,
             spec,
             priors,
@@ -728,7 +734,7 @@ impl<'a> Sampler<'a> {
                 let pr = &self.priors;
                 let mut lp = -0.5 * ((hyper[at] - pr.w0_mean) / pr.w0_sd).powi(2);
                 for k in 0..self.k_used {
-                    lp -= 0.5 * (hyper[at + 1 + k] / pr.w_sd).powi(2);
+                    lp -= 0.5 * (hyper[at + 1 + k] / self.w_sd).powi(2);
                 }
                 // log P(δ_b | θ) = Σ_{j∈A_b} lin_j − Σ_{j∈b} softplus(lin_j)
                 let on_sum = |b: usize| -> f64 {
@@ -1472,7 +1478,7 @@ impl<'a> Sampler<'a> {
                 }
                 ch.hyper[at] = pr.w0_mean + pr.w0_sd * std_normal(rng);
                 for k in 0..self.k_used {
-                    ch.hyper[at + 1 + k] = pr.w_sd * std_normal(rng);
+                    ch.hyper[at + 1 + k] = self.w_sd * std_normal(rng);
                 }
             }
             SnpPrior::Probit => {
@@ -1524,6 +1530,7 @@ impl<'a> Sampler<'a> {
             v.push(ch.sigma_u2.ln());
         }
         v.extend(ch.hyper.iter().copied());
+        v.extend(ch.hyper.iter().map(|h| h * h));
         v
     }
 
@@ -1544,6 +1551,7 @@ impl<'a> Sampler<'a> {
             v.push("log_sigma_u2".into());
         }
         v.extend(self.hyper_names());
+        v.extend(self.hyper_names().iter().map(|h| format!("{h}^2")));
         v
     }
 

@@ -711,6 +711,10 @@ const GOLDEN: &str = "61a948d6c2c1cb592f920bbe36282eb5f7d1dceeb4b41e4f6c9fd6ac07
 /// no adaptation). Every functional's mean must agree between the prior simulator and the
 /// successive-conditional simulator within 4 standard errors (ESS-based for the chain).
 fn geweke_case(spec: ModelSpec, seed: u64) {
+    geweke_case_k(spec, seed, 1);
+}
+
+fn geweke_case_k(spec: ModelSpec, seed: u64, k: usize) {
     let (n, p) = (30usize, 8usize);
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let mut g = vec![0f32; n * p];
@@ -728,12 +732,15 @@ fn geweke_case(spec: ModelSpec, seed: u64) {
     let d = build_design(&g, n, p, &e, &[], 0, &train).unwrap();
     let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
     let blocks = vec![0..4, 4..p];
-    let annot: Vec<f64> = (0..p).map(|j| j as f64 / 4.0 - 0.9).collect();
+    // Column c of SNP j: (j/4 − 0.9) for c = 0, then other fixed patterns.
+    let annot: Vec<f64> = (0..p)
+        .flat_map(|j| (0..k).map(move |c| ((j * (c + 1) + c) % 8) as f64 / 4.0 - 0.9))
+        .collect();
     let prob = Problem {
         red: &red,
         blocks: &blocks,
         annot: &annot,
-        k: 1,
+        k,
         n: d.n,
         n_eff: d.n_eff,
     };
@@ -780,6 +787,13 @@ fn geweke_block_only() {
 #[test]
 fn geweke_bsbslmm() {
     geweke_case(ModelSpec::BSBSLMM, 33);
+}
+
+/// Three annotation columns: the slopes' prior sd is w_sd/√3 in both the MH target and the
+/// prior draw (a mismatch shows in the w_k² functionals and in n_active).
+#[test]
+fn geweke_bsbslmm_three_columns() {
+    geweke_case_k(ModelSpec::BSBSLMM, 35, 3);
 }
 
 #[test]
