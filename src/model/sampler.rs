@@ -1336,28 +1336,35 @@ impl<'a> Sampler<'a> {
             accept: Acceptance::default(),
             store_thin,
         };
-        let mut rb = vec![0.0; p];
         let total = self.sched.samples * self.sched.thin;
         for t in 0..total {
             let keep = (t + 1) % self.sched.thin == 0;
-            rb.iter_mut().for_each(|v| *v = 0.0);
-            self.sweep(&mut ch, rng, t, false, Some(&mut rb));
+            // Kept sweeps add their Rao–Blackwellized probabilities straight into rb_sum.
+            let rb = if keep {
+                Some(&mut out.rb_sum[..])
+            } else {
+                None
+            };
+            self.sweep(&mut ch, rng, t, false, rb);
             if keep {
-                self.record(&ch, &rb, &mut out);
+                self.record(&ch, &mut out);
             }
         }
         out.accept = ch.acc.clone();
         out
     }
 
-    fn record(&self, ch: &Chain, rb: &[f64], out: &mut ChainOut) {
+    fn record(&self, ch: &Chain, out: &mut ChainOut) {
         let red = self.prob.red;
         out.n_draws += 1;
         let store = self.sched.store_draws && (out.n_draws - 1).is_multiple_of(out.store_thin);
         let mut s = 0usize;
-        for j in 0..red.p {
-            out.rb_sum[j] += rb[j];
-            if ch.delta[j] {
+        // The active sets (ascending local indices, blocks in order) list exactly the j with
+        // δ_j = 1, in ascending order.
+        for (a, range) in ch.active.iter().zip(self.prob.blocks) {
+            for &l in a {
+                let j = range.start + l;
+                debug_assert!(ch.delta[j]);
                 let b = ch.beta[j];
                 s += 1;
                 out.pip_count[j] += 1.0;
