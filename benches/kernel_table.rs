@@ -57,7 +57,11 @@ fn sweep_flops(spec: ModelSpec, r: usize, p: usize, k: usize, b: usize) -> f64 {
     if spec.polygenic {
         f += (s.n_u as f64 + 1.0) * r * 39.0;
     }
-    let per_snp = if spec.annotated { p * (2.0 * k + 68.0) } else { 0.0 };
+    let per_snp = if spec.annotated {
+        p * (2.0 * k + 68.0)
+    } else {
+        0.0
+    };
     let per_block = if spec.gate { b * 71.0 } else { 0.0 };
     f += s.n_hyper as f64 * (per_snp + per_block);
     f

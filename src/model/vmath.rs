@@ -148,7 +148,11 @@ mod tests {
         let (mut s, mut comp) = (0.0f64, 0.0f64);
         for &v in &x {
             let t = s + v;
-            comp += if s.abs() >= v.abs() { (s - t) + v } else { (v - t) + s };
+            comp += if s.abs() >= v.abs() {
+                (s - t) + v
+            } else {
+                (v - t) + s
+            };
             s = t;
         }
         assert!(ulps(sum8(&x), s + comp) < 8.0);
