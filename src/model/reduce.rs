@@ -7,8 +7,7 @@
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Mat, Par};
 use thiserror::Error;
 
 /// Relative eigenvalue cut-off: keep λ_i > RANK_TOL · λ_max.
@@ -134,11 +133,10 @@ pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, Reduc
         }
         finish(r, p, xt, yt, lambda, yy)
     } else {
-        // K = XXᵀ (n²p) and X̃ = Uᵀ X (rnp) dominate a fit's set-up: faer's blocked matmul
-        // (single-threaded) instead of strided sums (~10× faster at n = 370, p = 2,000).
-        let xm = MatRef::from_column_major_slice(x, n, p);
-        let mut k = Mat::<f64>::zeros(n, n);
-        matmul(&mut k, Accum::Replace, xm, xm.transpose(), 1.0, Par::Seq);
+        // K = XXᵀ (n²p) and X̃ = UᵀX (rnp) dominate a fit's set-up. Both use the fixed-order dot
+        // kernel on contiguous rows, four at a time (not faer's matmul: it picks AVX-512 or AVX2
+        // at run time, so its bits would differ between cluster nodes).
+        let k = gram_rows(x, n, p);
         let (vals, u) = eigh(&k)?;
         let lmax = vals.iter().cloned().fold(0.0, f64::max);
         if lmax <= 0.0 {
@@ -152,20 +150,64 @@ pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, Reduc
         let mut xt = vec![0.0; r * p];
         let mut yt = vec![0.0; r];
         let mut lambda = vec![0.0; r];
-        // X̃ = U_keepᵀ X (r × p, column-major, so X̃_j is contiguous) and ỹ = U_keepᵀ y.
-        let uk = Mat::<f64>::from_fn(n, r, |s, a| u[(s, keep[a])]);
-        let mut xtm = Mat::<f64>::zeros(r, p);
-        matmul(&mut xtm, Accum::Replace, uk.transpose(), xm, 1.0, Par::Seq);
+        // The kept eigenvectors as contiguous rows (r × n).
+        let mut uk = vec![0.0; r * n];
         for (a, &i) in keep.iter().enumerate() {
             lambda[a] = vals[i];
-            let ui: Vec<f64> = (0..n).map(|s| u[(s, i)]).collect();
-            yt[a] = dot(&ui, y);
+            for s in 0..n {
+                uk[a * n + s] = u[(s, i)];
+            }
+            yt[a] = dot(&uk[a * n..(a + 1) * n], y);
         }
+        // X̃_j = U_keepᵀ x_j: column j of X̃ is contiguous (r × p, column-major).
         for j in 0..p {
-            xt[j * r..(j + 1) * r].copy_from_slice(xtm.col_as_slice(j));
+            let xj = &x[j * n..(j + 1) * n];
+            let out = &mut xt[j * r..(j + 1) * r];
+            let mut a = 0;
+            while a + 4 <= r {
+                let row = |b: usize| &uk[b * n..(b + 1) * n];
+                let d = dot4(row(a), row(a + 1), row(a + 2), row(a + 3), xj);
+                out[a..a + 4].copy_from_slice(&d);
+                a += 4;
+            }
+            for (b, o) in out.iter_mut().enumerate().skip(a) {
+                *o = dot(&uk[b * n..(b + 1) * n], xj);
+            }
         }
         finish(r, p, xt, yt, lambda, yy)
     }
+}
+
+/// K = XXᵀ (n × n) for a column-major n × p `x`: rows copied to contiguous storage, then
+/// K_ij = dot(row_i, row_j) with the fixed-order kernel (four j at a time), lower triangle
+/// mirrored, so every entry has the same bits on every machine.
+fn gram_rows(x: &[f64], n: usize, p: usize) -> Mat<f64> {
+    let mut rows = vec![0.0; n * p];
+    for c in 0..p {
+        for (i, &v) in x[c * n..(c + 1) * n].iter().enumerate() {
+            rows[i * p + c] = v;
+        }
+    }
+    let row = |i: usize| &rows[i * p..(i + 1) * p];
+    let mut k = Mat::<f64>::zeros(n, n);
+    for i in 0..n {
+        let mut j = 0;
+        while j + 4 <= i + 1 {
+            let d = dot4(row(j), row(j + 1), row(j + 2), row(j + 3), row(i));
+            for (t, v) in d.into_iter().enumerate() {
+                k[(i, j + t)] = v;
+                k[(j + t, i)] = v;
+            }
+            j += 4;
+        }
+        while j <= i {
+            let v = dot(row(j), row(i));
+            k[(i, j)] = v;
+            k[(j, i)] = v;
+            j += 1;
+        }
+    }
+    k
 }
 
 fn finish(

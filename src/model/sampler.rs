@@ -526,6 +526,9 @@ struct Chain {
     s_u: f64,
     /// Burn-in hyperparameter history, flat (sweep-major), preallocated.
     hist: Vec<f64>,
+    /// Scratch for the Albert–Chib draw and the adaptation (d × d and 2d, d = hyperparameters).
+    scratch_dd: Vec<f64>,
+    scratch_d: Vec<f64>,
     prop: Vec<f64>,
     xi: Vec<f64>,
     win_hyper: (u64, u64),
@@ -817,7 +820,10 @@ impl<'a> Sampler<'a> {
             eta: vec![0.0; p],
             psi: vec![0.0; self.prob.blocks.len()],
             log_pi_b: 0.0,
-            active: vec![Vec::with_capacity(self.max_block); self.prob.blocks.len()],
+            // One allocation per block (`vec![v; n]` would clone empty, capacity-0 vectors).
+            active: (0..self.prob.blocks.len())
+                .map(|_| Vec::with_capacity(self.max_block))
+                .collect(),
             c: vec![0.0; self.max_block],
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
@@ -833,6 +839,8 @@ impl<'a> Sampler<'a> {
             lambda_adapt: 1.0,
             s_u: 0.5,
             hist: Vec::with_capacity(self.sched.burnin * d_h),
+            scratch_dd: vec![0.0; d_h * d_h],
+            scratch_d: vec![0.0; 2 * d_h],
             prop: vec![0.0; d_h],
             xi: vec![0.0; d_h],
             win_hyper: (0, 0),
@@ -1168,10 +1176,12 @@ impl<'a> Sampler<'a> {
             ch.lambda_adapt *= (rate - 0.25).exp();
             let h = &ch.hist[(t / 2) * d..t * d];
             let nh = (t - t / 2) as f64;
-            let mean: Vec<f64> = (0..d)
-                .map(|i| h.chunks_exact(d).map(|x| x[i]).sum::<f64>() / nh)
-                .collect();
-            let mut cov = vec![0.0; d * d];
+            let mean = &mut ch.scratch_d[..d];
+            for (i, m) in mean.iter_mut().enumerate() {
+                *m = h.chunks_exact(d).map(|x| x[i]).sum::<f64>() / nh;
+            }
+            let cov = &mut ch.l_theta;
+            cov.fill(0.0);
             for x in h.chunks_exact(d) {
                 for i in 0..d {
                     for k in 0..d {
@@ -1187,8 +1197,7 @@ impl<'a> Sampler<'a> {
                             + if i == k { 1e-6 } else { 0.0 });
                 }
             }
-            cholesky(&mut cov, d);
-            ch.l_theta = cov;
+            cholesky(cov, d);
             ch.win_hyper = (0, 0);
         }
         if ch.win_u.0 > 0 {
@@ -1211,8 +1220,11 @@ impl<'a> Sampler<'a> {
                 mu - trunc_normal_above(rng, mu)
             };
         }
-        let mut prec = vec![0.0; d * d];
-        let mut rhs = vec![0.0; d];
+        let mut prec = std::mem::take(&mut ch.scratch_dd);
+        let mut rz = std::mem::take(&mut ch.scratch_d);
+        prec.fill(0.0);
+        rz.fill(0.0);
+        let (rhs, z) = rz.split_at_mut(d);
         for j in 0..p {
             let a = |i: usize| {
                 if i == 0 {
@@ -1234,13 +1246,14 @@ impl<'a> Sampler<'a> {
             prec[i * d + i] += 1.0 / ch.sigma_w2;
         }
         cholesky(&mut prec, d);
-        forward(&prec, d, &mut rhs);
-        let mut z: Vec<f64> = (0..d).map(|_| std_normal(rng)).collect();
+        forward(&prec, d, rhs);
         for i in 0..d {
-            z[i] += rhs[i];
+            z[i] = std_normal(rng) + rhs[i];
         }
-        backward(&prec, d, &mut z);
-        ch.hyper.copy_from_slice(&z);
+        backward(&prec, d, z);
+        ch.hyper.copy_from_slice(z);
+        ch.scratch_dd = prec;
+        ch.scratch_d = rz;
         if k > 0 && self.fixed.sigma_w2.is_none() {
             let ss: f64 = ch.hyper[1..].iter().map(|w| w * w).sum();
             let nu = 2.0 + k as f64;
