@@ -10,10 +10,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/results/kernel_table.md"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cargo bench --bench kernel_table --no-run >/dev/null 2>&1
+cargo bench --bench kernel_table --no-run >/dev/null
 for i in $(seq 1 "$n"); do
     echo "kernel_table run $i/$n" >&2
-    cargo bench --bench kernel_table 2>/dev/null | grep -E '^\||^Kernel bench' >"$tmp/run$i.md"
+    if ! cargo bench --bench kernel_table >"$tmp/out$i" 2>"$tmp/err$i"; then
+        cat "$tmp/err$i" >&2
+        exit 1
+    fi
+    grep -E '^\||^Kernel bench' "$tmp/out$i" >"$tmp/run$i.md"
 done
 python3 - "$tmp" "$n" "$out" <<'EOF'
 import statistics, sys, datetime

@@ -140,7 +140,12 @@ fn main() {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_default();
-    println!("Kernel bench: {cpu}, 1 thread, target-cpu x86-64-v3\n");
+    let isa = if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "AVX2 + FMA (x86-64-v3)"
+    } else {
+        "baseline ISA, no AVX2/FMA"
+    };
+    println!("Kernel bench: {cpu}, 1 thread, built for {isa}\n");
     println!("| p | r | blocks | block-score GFLOP/s | roofline GFLOP/s (faer X̃ᵀv) | score / roofline | model | sweeps/s | flops / sweep | bound / sweep (µs) | sweep / bound | sweep / (2rp/roofline) | set-up per fit (s) | per gene = 6 fits (s) | per gene / bound | per gene / 2rp bound |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in [2000usize, 5000] {

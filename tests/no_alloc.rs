@@ -99,7 +99,8 @@ fn sweeps_do_not_allocate() {
         let short = count(400);
         let long = count(1200);
         assert_eq!(
-            short, long,
+            short,
+            long,
             "{spec:?}: 800 more burn-in sweeps made {} more allocations",
             long as i64 - short as i64
         );

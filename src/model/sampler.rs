@@ -80,7 +80,8 @@ pub struct Priors {
     /// Mean and sd of w0 in (b, c).
     pub w0_mean: f64,
     pub w0_sd: f64,
-    /// sd of w_k in (c).
+    /// Prior sd of the annotation term wᵀa in (c): each of the K slopes has sd `w_sd/√K`
+    /// (MODEL.md §3 has N(0, 1) per slope; see PIPELINE.md, "The fit stage").
     pub w_sd: f64,
     /// sd of w0 in (d).
     pub w0_sd_probit: f64,

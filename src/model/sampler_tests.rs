@@ -991,7 +991,7 @@ fn hyper_mh_matches_3d_quadrature() {
                 let pis: Vec<f64> = d.annot.iter().map(|x| expit(w0 + w1 * x)).collect();
                 let lp = lp_t
                     - 0.5 * ((w0 - pr.w0_mean) / pr.w0_sd).powi(2)
-                    - 0.5 * (w1 / pr.w_sd).powi(2);
+                    - 0.5 * (w1 / pr.w_sd).powi(2); // K = 1: the slope's sd is w_sd
                 logw[(a * n_w0 + b) * n_w1 + c] = lp + block_prior(&delta, &blocks, pi_b, &pis);
             }
         }

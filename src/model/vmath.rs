@@ -1,6 +1,8 @@
-//! Branch-free elementwise `exp`, `ln` and softplus over slices, written so the compiler
-//! vectorizes them (AVX2 under `target-cpu=x86-64-v3`). They replace per-SNP libm calls in the
-//! sampler's hyperparameter updates, where every proposal evaluates a softplus for every SNP.
+//! Branch-free elementwise `exp`, `ln`, softplus and expit, written so the compiler vectorizes
+//! loops over them (AVX2 under `target-cpu=x86-64-v3`), and a fixed-order sum. They replace
+//! per-SNP libm calls in the sampler: the softplus of every SNP in each hyperparameter proposal,
+//! the empty-set Bayes-factor terms of the scan, the scan probabilities of an empty block and the
+//! polygenic target.
 //!
 //! Accuracy: within a few ulp of libm over the ranges used (tested below). Only IEEE `+ − × ÷`,
 //! fused multiply-adds (`mul_add`: exactly rounded on every platform, one instruction under
