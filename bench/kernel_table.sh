@@ -31,7 +31,8 @@ for run in runs:
     for line in run[3:]:
         cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
         rows.setdefault((cells[0], cells[6]), []).append(cells)
-ratio = [i for i, c in enumerate(cols) if "/" in c and ("bound" in c or "roofline)" in c)]
+ratio = [i for i, c in enumerate(cols)
+         if "/" in c and ("bound" in c or "roofline)" in c) and "µs" not in c]
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 lines = [f"{title.split(' — ')[0]} — {now}, {n} runs", "",
          "Median over the runs of every cell; the ratio columns also give [min–max] over the runs.", "",
