@@ -439,6 +439,13 @@ fn fit_one(
         }
         Err(reason) => {
             warn!("{reason}");
+            // A gene reaches here only when it is being (re)fitted: an output left by an earlier
+            // run (a `--force` refit that now fails) no longer matches the inputs, so it goes.
+            if path.exists() {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    warn!("cannot remove the earlier {}: {e}", path.display());
+                }
+            }
             if let Err(e) = store::write_text_atomic(&failed, &format!("{reason}\n")) {
                 warn!("cannot write {}: {e}", failed.display());
             }

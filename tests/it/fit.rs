@@ -158,3 +158,61 @@ print("strong", np.round(strong, 3), "null", np.round(null, 3))
     assert!(has_row(&st, "fit:bsbslmm", "chr1", "done"), "{st}");
     assert!(has_row(&st, "fit:enet", "chr2", "done"), "{st}");
 }
+
+/// A `--force` refit that fails removes the earlier output: the gene is reported failed (with the
+/// reason) instead of done with a stale fit.
+#[test]
+fn failed_force_refit_replaces_the_earlier_output_with_the_failure() {
+    require("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let cohort = small_cohort();
+    let p = write_pipeline(
+        dir.path(),
+        &cohort.to_string_lossy(),
+        "chr1",
+        "methods:\n  - {model: ridge}\n",
+    );
+    let ps = p.to_str().unwrap();
+    let first = run_in(
+        dir.path(),
+        &["run", ps, "--stage", "prepare", "--stage", "fit"],
+    );
+    assert!(first.status.success(), "{}", text(&first));
+    // Damage one gene in the cache: constant expression makes every fold fail.
+    let gene = py(
+        r#"
+import h5py, sys
+h = h5py.File(sys.argv[1], "r+")
+g = sorted(h["genes"].keys())[0]
+h["genes"][g]["expression"][...] = 0.0
+print(g)
+"#,
+        &[&dir.path().join("results/cache/chr1.h5")],
+    )
+    .trim()
+    .to_string();
+    let fit_dir = dir.path().join("results/fit/ridge/chr1");
+    assert!(fit_dir.join(format!("{gene}.h5")).exists());
+    let forced = run_in(dir.path(), &["run", ps, "--stage", "fit", "--force"]);
+    assert_eq!(forced.status.code(), Some(3), "{}", text(&forced));
+    assert!(
+        !fit_dir.join(format!("{gene}.h5")).exists(),
+        "the earlier fit of {gene} is still there"
+    );
+    let reason = std::fs::read_to_string(fit_dir.join(format!("{gene}.failed"))).unwrap();
+    assert!(reason.contains(&gene), "{reason}");
+    let others = std::fs::read_dir(&fit_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "h5")
+        })
+        .count();
+    assert_eq!(others, 5, "the other genes are refitted");
+    let st = run_in(dir.path(), &["status", ps]);
+    assert_eq!(st.status.code(), Some(3), "{}", text(&st));
+    assert!(text(&st).contains("1 failed"), "{}", text(&st));
+}
