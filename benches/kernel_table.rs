@@ -18,6 +18,7 @@
 //!   the empty-set scan terms (p × (ln + 4)), the polygenic target ((n_u + 1) × r × (ln + 5)) and,
 //!   for bsBSLMM, n_hyper × (linear predictors 2Kp, softplus over p, block sums, the gate's
 //!   log P(δ_b = 0) over B blocks).
+//!
 //! libm calls, the per-SNP scalar work (uniform, logistic, bookkeeping) and the per-block expit
 //! pass are not in the bound. The flop count (vmath, from its source: softplus 67, ln 34; a fused
 //! multiply-add counts 2) is printed for reference.
