@@ -7,11 +7,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bsbslmm::model::ld::{default_tau, ld_band, partition_blocks};
-use bsbslmm::model::preprocess::build_design;
-use bsbslmm::model::reduce::reduce;
+#[path = "../benches/common.rs"]
+mod common;
+
 use bsbslmm::model::sampler::{Fixed, ModelSpec, Priors, Problem, Sampler, Schedule};
-use rand::{RngExt, SeedableRng};
 
 struct Counting;
 
@@ -39,39 +38,24 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn sweeps_do_not_allocate() {
-    // A gene with LD blocks and a strong signal, so active sets grow and shrink.
-    let (n, p) = (120usize, 60usize);
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let mut g = vec![0f32; n * p];
-    for i in 0..n {
-        let mut a = 0.0f32;
-        for j in 0..p {
-            if j % 6 == 0 || rng.random::<f64>() < 0.3 {
-                a = (rng.random::<f64>() * 3.0).floor() as f32;
-            }
-            g[j * n + i] = a;
-        }
-    }
-    let e: Vec<f64> = (0..n)
-        .map(|i| g[10 * n + i] as f64 - 0.8 * g[40 * n + i] as f64 + rng.random::<f64>())
-        .collect();
-    let train: Vec<usize> = (0..n).collect();
-    let d = build_design(&g, n, p, &e, &[], 0, &train).unwrap();
-    let band = ld_band(&d.x, d.n, d.p, 20);
-    let blocks = partition_blocks(&band, 100, default_tau(d.n));
-    assert!(blocks.iter().any(|b| b.len() >= 4), "want multi-SNP blocks");
-    let red = reduce(&d.x, d.n, d.p, &d.y).unwrap();
+    // The benches' synthetic gene: haplotype blocks of 4–40 SNPs and two causal SNPs, so active
+    // sets grow and shrink; three annotation columns.
+    let g = common::gene(120, 80, 5);
+    assert!(
+        g.blocks.iter().any(|b| b.len() >= 4),
+        "want multi-SNP blocks"
+    );
     let k = 3;
-    let annot: Vec<f64> = (0..d.p * k)
+    let annot: Vec<f64> = (0..g.red.p * k)
         .map(|i| ((i * 7) % 11) as f64 / 5.0 - 1.0)
         .collect();
     let prob = Problem {
-        red: &red,
-        blocks: &blocks,
+        red: &g.red,
+        blocks: &g.blocks,
         annot: &annot,
         k,
-        n: d.n,
-        n_eff: d.n_eff,
+        n: g.n,
+        n_eff: g.n_eff,
     };
     for spec in [
         ModelSpec::BSLMM,
