@@ -53,6 +53,24 @@ pub struct EnrichRow {
 }
 
 impl EnrichRow {
+    /// A row with its counts and no estimate yet (NaN, 0 replicates, no note).
+    fn unestimated(row: &'static str, method: &str, versus: &str, counts: &[GeneCounts]) -> Self {
+        EnrichRow {
+            row,
+            method: method.to_string(),
+            versus: versus.to_string(),
+            n_genes: counts.len(),
+            counts: total(counts),
+            estimate: f64::NAN,
+            ci_lo: f64::NAN,
+            ci_hi: f64::NAN,
+            p_fisher: f64::NAN,
+            p_binomial: f64::NAN,
+            n_boot_used: 0,
+            note: String::new(),
+        }
+    }
+
     /// The row as TSV cells in [`ENRICH_COLUMNS`] order.
     pub fn cells(&self) -> Vec<String> {
         vec![
@@ -125,20 +143,7 @@ fn total(c: &[GeneCounts]) -> GeneCounts {
 }
 
 fn fold_row(cfg: &Enrich, method: &str, counts: &[GeneCounts]) -> EnrichRow {
-    let mut row = EnrichRow {
-        row: "fold",
-        method: method.to_string(),
-        versus: "-".into(),
-        n_genes: counts.len(),
-        counts: total(counts),
-        estimate: f64::NAN,
-        ci_lo: f64::NAN,
-        ci_hi: f64::NAN,
-        p_fisher: f64::NAN,
-        p_binomial: f64::NAN,
-        n_boot_used: 0,
-        note: String::new(),
-    };
+    let mut row = EnrichRow::unestimated("fold", method, "-", counts);
     match enrichment(counts, cfg.bootstrap, cfg.seed) {
         Ok(e) => {
             row.estimate = e.fold;
@@ -188,20 +193,7 @@ pub fn enrich(cfg: &Enrich, rows: &[SummaryRow], methods: &[String]) -> Vec<Enri
                 b.push(*o);
             }
         }
-        let mut row = EnrichRow {
-            row: "difference",
-            method: cfg.reference.clone(),
-            versus: other.clone(),
-            n_genes: a.len(),
-            counts: total(&a),
-            estimate: f64::NAN,
-            ci_lo: f64::NAN,
-            ci_hi: f64::NAN,
-            p_fisher: f64::NAN,
-            p_binomial: f64::NAN,
-            n_boot_used: 0,
-            note: String::new(),
-        };
+        let mut row = EnrichRow::unestimated("difference", &cfg.reference, other, &a);
         match enrichment_difference(&a, &b, cfg.bootstrap, cfg.seed) {
             Ok(d) => {
                 row.estimate = d.diff;
