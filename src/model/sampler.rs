@@ -913,10 +913,14 @@ impl<'a> Sampler<'a> {
         // this block update, so a block that starts empty gets them in one branch-free pass.
         let pre = m >= 4 && ch.fac.set.is_empty();
         if pre {
-            let j0 = range.start;
-            for (l, pb) in ch.pbuf[..m].iter_mut().enumerate() {
-                let x = ch.eta[j0 + l] + psi_b + ch.d0[j0 + l] + c[l] * c[l] * ch.h0[j0 + l];
-                *pb = vmath::expit(x);
+            // Zipped slices (no per-element bounds checks), so this loop vectorizes.
+            let r = range.clone();
+            let terms = ch.eta[r.clone()]
+                .iter()
+                .zip(&ch.d0[r.clone()])
+                .zip(&ch.h0[r]);
+            for ((pb, &cl), ((&e, &d0), &h0)) in ch.pbuf[..m].iter_mut().zip(c).zip(terms) {
+                *pb = vmath::expit(e + psi_b + d0 + cl * cl * h0);
             }
         }
         for _rep in 0..self.sched.inner_reps {
