@@ -205,6 +205,10 @@ pub struct Sampler<'a> {
     acols: Vec<f64>,
     /// G_jj per SNP (the block Grams' diagonals), for the empty-active-set scan terms.
     gdiag: Vec<f64>,
+    /// Probit prior: Σ_j x_j x_jᵀ, x_j = (1, a_j1, …, a_jk) (d × d, d = k + 1, summed in SNP
+    /// order), the data part of the Albert–Chib precision, which no draw changes; empty for the
+    /// other priors.
+    probit_gram: Vec<f64>,
     /// Prior sd of each annotation slope w_k of the logistic prior: `priors.w_sd / √K`, so the
     /// prior variance of the linear predictor Σ_k w_k a_jk (standardized columns) stays
     /// `w_sd²` however many columns are used.
@@ -509,7 +513,7 @@ struct Chain {
     xi: Vec<f64>,
     win_hyper: (u64, u64),
     win_u: (u64, u64),
-    // Albert–Chib scratch
+    /// Albert–Chib scratch: the liabilities' means.
     liab: Vec<f64>,
     /// ‖y‖² − ‖ỹ‖² of the data this chain conditions on.
     rss_perp: f64,
@@ -558,9 +562,24 @@ impl<'a> Sampler<'a> {
             }
         }
         let w_sd = priors.w_sd / (k_used.max(1) as f64).sqrt();
+        let mut probit_gram = Vec::new();
+        if spec.prior == SnpPrior::Probit {
+            let d = k_used + 1;
+            probit_gram = vec![0.0; d * d];
+            let mut x = vec![1.0; d];
+            for j in 0..p {
+                x[1..].copy_from_slice(&prob.annot[j * prob.k..j * prob.k + k_used]);
+                for i in 0..d {
+                    for m in 0..d {
+                        probit_gram[i * d + m] += x[i] * x[m];
+                    }
+                }
+            }
+        }
         Sampler {
             acols,
             gdiag,
+            probit_gram,
             w_sd,
             prob,
             spec,
@@ -1193,35 +1212,31 @@ impl<'a> Sampler<'a> {
     fn albert_chib(&self, ch: &mut Chain, rng: &mut ChaCha20Rng) {
         let p = self.prob.red.p;
         let k = self.k_used;
+        let kk = self.prob.k;
         let d = k + 1;
+        let mut prec = std::mem::take(&mut ch.scratch_dd);
+        let mut rz = std::mem::take(&mut ch.scratch_d);
+        rz.fill(0.0);
+        let (rhs, z) = rz.split_at_mut(d);
+        // Liabilities l_j ~ N(lin_j, 1) truncated to the side of δ_j (`liab` holds the means),
+        // summed straight into rhs = Σ_j x_j l_j, x_j = (1, a_j1, …, a_jk).
+        self.lin_pass(&ch.hyper, 0, &mut ch.liab);
         for j in 0..p {
-            let mu = self.lin(&ch.hyper, j, 0);
-            ch.liab[j] = if ch.delta[j] {
+            let mu = ch.liab[j];
+            let l = if ch.delta[j] {
                 mu + trunc_normal_above(rng, -mu)
             } else {
                 mu - trunc_normal_above(rng, mu)
             };
-        }
-        let mut prec = std::mem::take(&mut ch.scratch_dd);
-        let mut rz = std::mem::take(&mut ch.scratch_d);
-        prec.fill(0.0);
-        rz.fill(0.0);
-        let (rhs, z) = rz.split_at_mut(d);
-        for j in 0..p {
-            let a = |i: usize| {
-                if i == 0 {
-                    1.0
-                } else {
-                    self.prob.annot[j * self.prob.k + i - 1]
-                }
-            };
-            for i in 0..d {
-                rhs[i] += a(i) * ch.liab[j];
-                for m in 0..d {
-                    prec[i * d + m] += a(i) * a(m);
-                }
+            rhs[0] += l;
+            for (r, a) in rhs[1..]
+                .iter_mut()
+                .zip(&self.prob.annot[j * kk..j * kk + k])
+            {
+                *r += a * l;
             }
         }
+        prec.copy_from_slice(&self.probit_gram);
         let pw0 = 1.0 / (self.priors.w0_sd_probit * self.priors.w0_sd_probit);
         prec[0] += pw0;
         for i in 1..d {
