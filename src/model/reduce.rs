@@ -160,19 +160,8 @@ pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, Reduc
             yt[a] = dot(&uk[a * n..(a + 1) * n], y);
         }
         // X̃_j = U_keepᵀ x_j: column j of X̃ is contiguous (r × p, column-major).
-        for j in 0..p {
-            let xj = &x[j * n..(j + 1) * n];
-            let out = &mut xt[j * r..(j + 1) * r];
-            let mut a = 0;
-            while a + 4 <= r {
-                let row = |b: usize| &uk[b * n..(b + 1) * n];
-                let d = dot4(row(a), row(a + 1), row(a + 2), row(a + 3), xj);
-                out[a..a + 4].copy_from_slice(&d);
-                a += 4;
-            }
-            for (b, o) in out.iter_mut().enumerate().skip(a) {
-                *o = dot(&uk[b * n..(b + 1) * n], xj);
-            }
+        for (xj, out) in x.chunks_exact(n).zip(xt.chunks_exact_mut(r)) {
+            dots_into(&uk, n, 0, out, xj);
         }
         finish(r, p, xt, yt, lambda, yy)
     }
@@ -188,23 +177,13 @@ fn gram_rows(x: &[f64], n: usize, p: usize) -> Mat<f64> {
             rows[i * p + c] = v;
         }
     }
-    let row = |i: usize| &rows[i * p..(i + 1) * p];
     let mut k = Mat::<f64>::zeros(n, n);
+    let mut ki = vec![0.0; n];
     for i in 0..n {
-        let mut j = 0;
-        while j + 4 <= i + 1 {
-            let d = dot4(row(j), row(j + 1), row(j + 2), row(j + 3), row(i));
-            for (t, v) in d.into_iter().enumerate() {
-                k[(i, j + t)] = v;
-                k[(j + t, i)] = v;
-            }
-            j += 4;
-        }
-        while j <= i {
-            let v = dot(row(j), row(i));
+        dots_into(&rows, p, 0, &mut ki[..=i], &rows[i * p..(i + 1) * p]);
+        for (j, &v) in ki[..=i].iter().enumerate() {
             k[(i, j)] = v;
             k[(j, i)] = v;
-            j += 1;
         }
     }
     k
@@ -287,28 +266,29 @@ pub fn dot4(c0: &[f64], c1: &[f64], c2: &[f64], c3: &[f64], r: &[f64]) -> [f64; 
     dot_k([c0, c1, c2, c3], r)
 }
 
+/// `out[t] = rows[(first + t)·len .. (first + t + 1)·len] · v`: dot products of consecutive
+/// length-`len` slices of a flat matrix with one shared vector, four at a time (each result is
+/// bit-identical to its own [`dot`]).
+#[inline(always)]
+fn dots_into(rows: &[f64], len: usize, first: usize, out: &mut [f64], v: &[f64]) {
+    let row = |t: usize| &rows[(first + t) * len..(first + t + 1) * len];
+    let m = out.len();
+    let mut t = 0;
+    while t + 4 <= m {
+        let s = dot_k([row(t), row(t + 1), row(t + 2), row(t + 3)], v);
+        out[t..t + 4].copy_from_slice(&s);
+        t += 4;
+    }
+    while t < m {
+        out[t] = dot_k([row(t)], v)[0];
+        t += 1;
+    }
+}
+
 /// Scores `out[l] = X̃[:, start+l]ᵀ r` for a contiguous column panel (the block-score step).
 #[inline]
 pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
-    let m = out.len();
-    let mut l = 0;
-    while l + 4 <= m {
-        let s = dot_k(
-            [
-                red.col(start + l),
-                red.col(start + l + 1),
-                red.col(start + l + 2),
-                red.col(start + l + 3),
-            ],
-            r,
-        );
-        out[l..l + 4].copy_from_slice(&s);
-        l += 4;
-    }
-    while l < m {
-        out[l] = dot_k([red.col(start + l)], r)[0];
-        l += 1;
-    }
+    dots_into(&red.xt, red.r, start, out, r);
 }
 
 #[cfg(test)]

@@ -283,6 +283,13 @@ fn expit(x: f64) -> f64 {
     }
 }
 
+/// Scan log-odds of δ_j = 1 while the block's active set is empty: prior log-odds η_j, the
+/// gate's ψ_b, and the empty-set Bayes factor d0_j + c_j²·h0_j (see `Chain::d0`).
+#[inline(always)]
+fn empty_set_log_odds(eta: f64, psi_b: f64, d0: f64, c: f64, h0: f64) -> f64 {
+    eta + psi_b + d0 + c * c * h0
+}
+
 /// A uniform on the open interval (0, 1).
 #[inline]
 fn uniform(rng: &mut ChaCha20Rng) -> f64 {
@@ -920,7 +927,7 @@ impl<'a> Sampler<'a> {
                 .zip(&ch.d0[r.clone()])
                 .zip(&ch.h0[r]);
             for ((pb, &cl), ((&e, &d0), &h0)) in ch.pbuf[..m].iter_mut().zip(c).zip(terms) {
-                *pb = vmath::expit(e + psi_b + d0 + cl * cl * h0);
+                *pb = vmath::expit(empty_set_log_odds(e, psi_b, d0, cl, h0));
             }
         }
         for _rep in 0..self.sched.inner_reps {
@@ -931,7 +938,9 @@ impl<'a> Sampler<'a> {
                     if pre {
                         ch.pbuf[l]
                     } else {
-                        expit(ch.eta[j] + psi_b + ch.d0[j] + c[l] * c[l] * ch.h0[j])
+                        expit(empty_set_log_odds(
+                            ch.eta[j], psi_b, ch.d0[j], c[l], ch.h0[j],
+                        ))
                     }
                 } else {
                     let d = ch.fac.delta(g, m, c, l, kappa, scan_consts);

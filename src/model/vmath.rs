@@ -18,6 +18,39 @@ const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
 const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 
+/// 1/k! for k = 0..=13, the Taylor coefficients of eʳ.
+const EXP_TAYLOR: [f64; 14] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
+/// 1/(2k + 1) for k = 0..=11: atanh(s)/s = Σ s^(2k)/(2k + 1).
+const ATANH_SERIES: [f64; 12] = [
+    1.0,
+    1.0 / 3.0,
+    1.0 / 5.0,
+    1.0 / 7.0,
+    1.0 / 9.0,
+    1.0 / 11.0,
+    1.0 / 13.0,
+    1.0 / 15.0,
+    1.0 / 17.0,
+    1.0 / 19.0,
+    1.0 / 21.0,
+    1.0 / 23.0,
+];
+
 /// e^y for y ≤ 0 (inputs below −708 return e^−708 ≈ 3.3e−308, a harmless floor for the sums
 /// this module serves).
 #[inline(always)]
@@ -27,20 +60,7 @@ fn exp_nonpos(y: f64) -> f64 {
     let n = z - MAGIC;
     let r = (y - n * LN2_HI) - n * LN2_LO;
     // Taylor polynomial of degree 13 on |r| ≤ ln2/2 (truncation < 5e−18), Horner form.
-    let mut p: f64 = 1.0 / 6_227_020_800.0;
-    p = p.mul_add(r, 1.0 / 479_001_600.0);
-    p = p.mul_add(r, 1.0 / 39_916_800.0);
-    p = p.mul_add(r, 1.0 / 3_628_800.0);
-    p = p.mul_add(r, 1.0 / 362_880.0);
-    p = p.mul_add(r, 1.0 / 40_320.0);
-    p = p.mul_add(r, 1.0 / 5_040.0);
-    p = p.mul_add(r, 1.0 / 720.0);
-    p = p.mul_add(r, 1.0 / 120.0);
-    p = p.mul_add(r, 1.0 / 24.0);
-    p = p.mul_add(r, 1.0 / 6.0);
-    p = p.mul_add(r, 0.5);
-    p = p.mul_add(r, 1.0);
-    p = p.mul_add(r, 1.0);
+    let p = horner(r, &EXP_TAYLOR);
     // 2^n through the exponent field (n ∈ [−1022, 0]).
     let k = z.to_bits().wrapping_sub(MAGIC.to_bits());
     let scale = f64::from_bits(k.wrapping_add(1023) << 52);
@@ -50,19 +70,7 @@ fn exp_nonpos(y: f64) -> f64 {
 /// 2·atanh(s) for |s| ≤ 0.172 (odd series to s²³; truncation < 1e−18 relative).
 #[inline(always)]
 fn two_atanh(s: f64) -> f64 {
-    let s2 = s * s;
-    let mut q: f64 = 1.0 / 23.0;
-    q = q.mul_add(s2, 1.0 / 21.0);
-    q = q.mul_add(s2, 1.0 / 19.0);
-    q = q.mul_add(s2, 1.0 / 17.0);
-    q = q.mul_add(s2, 1.0 / 15.0);
-    q = q.mul_add(s2, 1.0 / 13.0);
-    q = q.mul_add(s2, 1.0 / 11.0);
-    q = q.mul_add(s2, 1.0 / 9.0);
-    q = q.mul_add(s2, 1.0 / 7.0);
-    q = q.mul_add(s2, 1.0 / 5.0);
-    q = q.mul_add(s2, 1.0 / 3.0);
-    q = q.mul_add(s2, 1.0);
+    let q = horner(s * s, &ATANH_SERIES);
     2.0 * s * q
 }
 
