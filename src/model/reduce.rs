@@ -291,6 +291,55 @@ pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
     dots_into(&red.xt, red.r, start, out, r);
 }
 
+/// One column against R vectors, loading the column once per chunk; each result is
+/// bit-identical to [`dot`] of the column with that vector (same lanes, same fused order).
+#[inline(always)]
+fn dot_r<const R: usize>(col: &[f64], rs: [&[f64]; R]) -> [f64; R] {
+    let n = col.len();
+    let mut acc = [[0.0f64; LANES]; R];
+    let body = n - n % LANES;
+    let mut i = 0;
+    while i < body {
+        let x = &col[i..i + LANES];
+        for k in 0..R {
+            let rr = &rs[k][i..i + LANES];
+            for l in 0..LANES {
+                acc[k][l] = x[l].mul_add(rr[l], acc[k][l]);
+            }
+        }
+        i += LANES;
+    }
+    for i in body..n {
+        for k in 0..R {
+            acc[k][i - body] = col[i].mul_add(rs[k][i], acc[k][i - body]);
+        }
+    }
+    let mut out = [0.0; R];
+    for k in 0..R {
+        out[k] = reduce_lanes(&acc[k]);
+    }
+    out
+}
+
+/// The block-score step of R chains in lockstep: `outs[k][l] = X̃[:, start+l]ᵀ rs[k]` in one
+/// pass over the column panel, so chains that share a design read it once (the step is
+/// memory-bound for one chain). Each score is bit-identical to [`panel_scores`]' for its chain.
+pub fn panel_scores_multi<const R: usize>(
+    red: &Reduced,
+    start: usize,
+    outs: [&mut [f64]; R],
+    rs: [&[f64]; R],
+) {
+    let m = outs.iter().map(|o| o.len()).min().unwrap_or(0);
+    let rs = rs.map(|v| &v[..red.r]);
+    for l in 0..m {
+        let s = dot_r(red.col(start + l), rs);
+        for k in 0..R {
+            outs[k][l] = s[k];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

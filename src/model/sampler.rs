@@ -12,7 +12,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Gamma, StandardNormal};
 
-use crate::model::reduce::{dot, panel_scores, Reduced};
+use crate::model::reduce::{dot, panel_scores, panel_scores_multi, Reduced};
 use crate::model::vmath;
 use crate::stats::normal;
 
@@ -166,6 +166,17 @@ pub struct Problem<'a> {
     /// Training samples (for PVE) and residual degrees of freedom n − q.
     pub n: usize,
     pub n_eff: usize,
+}
+
+/// Chains per lockstep group (see [`Sampler::run`]); also the widest multi-chain score kernel.
+pub const LOCKSTEP: usize = 4;
+
+/// One chain of a lockstep group: its state, its stream, and its kept-draw summaries (set at the
+/// end of burn-in).
+struct Lane {
+    ch: Chain,
+    rng: ChaCha20Rng,
+    out: Option<ChainOut>,
 }
 
 /// Packed within-block Gram matrices G_b = X̃_bᵀX̃_b.
@@ -1281,12 +1292,22 @@ impl<'a> Sampler<'a> {
     ) {
         let mut rb = rb;
         if self.fixed.delta.is_none() {
-            self.empty_scan_terms(ch);
-            ch.sc_range = 0..0; // r̃ changed since the last block loop
+            self.sweep_head(ch);
             for b in 0..self.prob.blocks.len() {
                 self.block_update(ch, b, rng, rb.as_deref_mut());
             }
         }
+        self.sweep_tail(ch, rng, t, burn);
+    }
+
+    /// Before a sweep's block updates.
+    fn sweep_head(&self, ch: &mut Chain) {
+        self.empty_scan_terms(ch);
+        ch.sc_range = 0..0; // r̃ changed since the last block loop
+    }
+
+    /// After a sweep's block updates: §4.2 steps 2–4, and the burn-in adaptation.
+    fn sweep_tail(&self, ch: &mut Chain, rng: &mut ChaCha20Rng, t: usize, burn: bool) {
         if self.spec.polygenic {
             self.polygenic_update(ch, rng, burn);
         }
@@ -1305,6 +1326,69 @@ impl<'a> Sampler<'a> {
         }
     }
 
+    /// One sweep of every chain of a lockstep group: block by block, the chains whose scores do
+    /// not cover the block get them from one shared pass over its columns, then each chain
+    /// updates the block. Each chain does exactly what [`Self::sweep`] does, in the same order
+    /// and on its own stream, so its draws do not depend on the grouping. `keep`: add the
+    /// Rao–Blackwellized probabilities into each lane's `rb_sum`.
+    fn sweep_group(&self, lanes: &mut [Lane], t: usize, burn: bool, keep: bool) {
+        if self.fixed.delta.is_none() {
+            for ln in lanes.iter_mut() {
+                self.sweep_head(&mut ln.ch);
+            }
+            for (b, range) in self.prob.blocks.iter().enumerate() {
+                if lanes.len() > 1 {
+                    self.group_scores(lanes, range);
+                }
+                for ln in lanes.iter_mut() {
+                    let Lane { ch, rng, out } = ln;
+                    let rb = if keep {
+                        out.as_mut().map(|o| &mut o.rb_sum[..])
+                    } else {
+                        None
+                    };
+                    self.block_update(ch, b, rng, rb);
+                }
+            }
+        }
+        for ln in lanes.iter_mut() {
+            self.sweep_tail(&mut ln.ch, &mut ln.rng, t, burn);
+        }
+    }
+
+    /// The block-score step for the lanes whose scores do not cover `range`: one pass over the
+    /// panel for all of them (the same panel and scores `block_update` would compute per chain).
+    fn group_scores(&self, lanes: &mut [Lane], range: &Range<usize>) {
+        let red = self.prob.red;
+        let hi = (range.start + range.len().next_multiple_of(4)).min(red.p);
+        let mut outs: [&mut [f64]; LOCKSTEP] = [&mut [], &mut [], &mut [], &mut []];
+        let mut rs: [&[f64]; LOCKSTEP] = [&[]; LOCKSTEP];
+        let mut n = 0;
+        for ln in lanes.iter_mut() {
+            let Chain {
+                sc,
+                sc_range,
+                resid,
+                ..
+            } = &mut ln.ch;
+            if !(sc_range.start <= range.start && range.end <= sc_range.end) {
+                *sc_range = range.start..hi;
+                outs[n] = &mut sc[range.start..hi];
+                rs[n] = resid;
+                n += 1;
+            }
+        }
+        let [o0, o1, o2, o3] = outs;
+        let s = range.start;
+        match n {
+            0 => {}
+            1 => panel_scores(red, s, o0, rs[0]),
+            2 => panel_scores_multi(red, s, [o0, o1], [rs[0], rs[1]]),
+            3 => panel_scores_multi(red, s, [o0, o1, o2], [rs[0], rs[1], rs[2]]),
+            _ => panel_scores_multi(red, s, [o0, o1, o2, o3], rs),
+        }
+    }
+
     /// Fills `d0`/`h0` for the current κ and σ_e² (constant during the block updates): one
     /// branch-free pass over the SNPs instead of a libm log per SNP in the scan.
     fn empty_scan_terms(&self, ch: &mut Chain) {
@@ -1320,61 +1404,86 @@ impl<'a> Sampler<'a> {
 
     /// Runs one chain with its own stream and returns its kept-draw summaries.
     pub fn run_chain(&self, rng: &mut ChaCha20Rng) -> ChainOut {
+        let ch = self.init_chain(rng);
+        let mut lanes = [Lane {
+            ch,
+            rng: rng.clone(),
+            out: None,
+        }];
+        let out = self.run_lanes(&mut lanes).pop().expect("one lane");
+        *rng = lanes[0].rng.clone();
+        out
+    }
+
+    /// Runs the chains of a lockstep group (at most [`LOCKSTEP`]) from their initial states to
+    /// the end of the schedule; results in lane order.
+    fn run_lanes(&self, lanes: &mut [Lane]) -> Vec<ChainOut> {
+        assert!(
+            lanes.len() <= LOCKSTEP,
+            "at most {LOCKSTEP} chains per group"
+        );
         let red = self.prob.red;
         let p = red.p;
         let nb = self.prob.blocks.len();
-        let mut ch = self.init_chain(rng);
-        let mut active_sum = 0.0;
+        let mut active_sum = vec![0.0; lanes.len()];
         for t in 0..self.sched.burnin {
-            self.sweep(&mut ch, rng, t, true, None);
-            active_sum += ch.delta.iter().filter(|&&d| d).count() as f64;
+            self.sweep_group(lanes, t, true, false);
+            for (ln, sum) in lanes.iter().zip(active_sum.iter_mut()) {
+                *sum += ln.ch.delta.iter().filter(|&&d| d).count() as f64;
+            }
         }
-        let mean_active = if self.sched.burnin > 0 {
-            active_sum / self.sched.burnin as f64
-        } else {
-            0.0
-        };
-        let store_thin = crate::model::summary::thinning_for_cap(
-            self.sched.samples,
-            mean_active,
-            self.sched.draw_cap_bytes / self.sched.chains.max(1),
-        );
-        ch.hist = Vec::new();
-        ch.hist.shrink_to_fit();
         let names = self.hyper_names();
-        let mut out = ChainOut {
-            n_draws: 0,
-            pip_count: vec![0.0; p],
-            rb_sum: vec![0.0; p],
-            beta_sum: vec![0.0; p],
-            beta_sq_sum: vec![0.0; p],
-            pos_count: vec![0.0; p],
-            block_incl: vec![0.0; nb],
-            pz_sum: vec![0.0; nb],
-            u_sum: vec![0.0; red.r],
-            draw_ptr: vec![0],
-            draw_idx: Vec::new(),
-            draw_val: Vec::new(),
-            traces: vec![Vec::new(); TRACE_NAMES.len() + names.len()],
-            accept: Acceptance::default(),
-            store_thin,
-        };
+        for (ln, sum) in lanes.iter_mut().zip(&active_sum) {
+            let mean_active = if self.sched.burnin > 0 {
+                sum / self.sched.burnin as f64
+            } else {
+                0.0
+            };
+            let store_thin = crate::model::summary::thinning_for_cap(
+                self.sched.samples,
+                mean_active,
+                self.sched.draw_cap_bytes / self.sched.chains.max(1),
+            );
+            ln.ch.hist = Vec::new();
+            ln.ch.hist.shrink_to_fit();
+            ln.out = Some(ChainOut {
+                n_draws: 0,
+                pip_count: vec![0.0; p],
+                rb_sum: vec![0.0; p],
+                beta_sum: vec![0.0; p],
+                beta_sq_sum: vec![0.0; p],
+                pos_count: vec![0.0; p],
+                block_incl: vec![0.0; nb],
+                pz_sum: vec![0.0; nb],
+                u_sum: vec![0.0; red.r],
+                draw_ptr: vec![0],
+                draw_idx: Vec::new(),
+                draw_val: Vec::new(),
+                traces: vec![Vec::new(); TRACE_NAMES.len() + names.len()],
+                accept: Acceptance::default(),
+                store_thin,
+            });
+        }
         let total = self.sched.samples * self.sched.thin;
         for t in 0..total {
             let keep = (t + 1) % self.sched.thin == 0;
             // Kept sweeps add their Rao–Blackwellized probabilities straight into rb_sum.
-            let rb = if keep {
-                Some(&mut out.rb_sum[..])
-            } else {
-                None
-            };
-            self.sweep(&mut ch, rng, t, false, rb);
+            self.sweep_group(lanes, t, false, keep);
             if keep {
-                self.record(&ch, &mut out);
+                for ln in lanes.iter_mut() {
+                    let out = ln.out.as_mut().expect("set after burn-in");
+                    self.record(&ln.ch, out);
+                }
             }
         }
-        out.accept = ch.acc.clone();
-        out
+        lanes
+            .iter_mut()
+            .map(|ln| {
+                let mut out = ln.out.take().expect("set after burn-in");
+                out.accept = ln.ch.acc.clone();
+                out
+            })
+            .collect()
     }
 
     fn record(&self, ch: &Chain, out: &mut ChainOut) {
@@ -1464,16 +1573,31 @@ impl<'a> Sampler<'a> {
         }
     }
 
-    /// Runs all chains (in parallel with rayon), each on stream `chain + 1` of `key`; results in chain order.
+    /// Runs all chains, each on stream `chain + 1` of `key`; results in chain order. Chains run
+    /// in lockstep groups of [`LOCKSTEP`] on one thread each (groups in parallel with rayon):
+    /// a group reads each block's columns of X̃ once for all its chains. The draws do not depend
+    /// on the grouping.
     pub fn run(&self, key: &[u8; 32]) -> Vec<ChainOut> {
         use rayon::prelude::*;
-        (0..self.sched.chains)
+        let c = self.sched.chains;
+        let groups: Vec<Range<usize>> = (0..c)
+            .step_by(LOCKSTEP)
+            .map(|s| s..(s + LOCKSTEP).min(c))
+            .collect();
+        let outs: Vec<Vec<ChainOut>> = groups
             .into_par_iter()
-            .map(|c| {
-                let mut rng = crate::rng::chain_rng(key, c as u32);
-                self.run_chain(&mut rng)
+            .map(|g| {
+                let mut lanes: Vec<Lane> = g
+                    .map(|c| {
+                        let mut rng = crate::rng::chain_rng(key, c as u32);
+                        let ch = self.init_chain(&mut rng);
+                        Lane { ch, rng, out: None }
+                    })
+                    .collect();
+                self.run_lanes(&mut lanes)
             })
-            .collect()
+            .collect();
+        outs.into_iter().flatten().collect()
     }
 }
 
