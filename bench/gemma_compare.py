@@ -415,7 +415,7 @@ def table(args, cache, genes, gem):
     L.append("\nK = true number of causal SNPs, h²sp = true sparse heritability (simulation truth). "
              "Times: GEMMA = sum over its 5 folds (-gk + -bslmm + -predict), wall clock and by GEMMA's "
              "own timer (clock(), CPU time: unaffected by other load on the machine); ours = `wall_time_s` of "
-             "the gene (5 folds + 1 all-samples fit, 4 chains run one after another on 1 thread).\n")
+             "the gene (5 folds + 1 all-samples fit, 4 chains in lockstep on 1 thread).\n")
     L.append("## Summary\n")
     L.append("| method | mean test r | mean pooled r | mean t/gene (s) | 5-fold-equivalent t/gene (s) |")
     L.append("|---|---|---|---|---|")

@@ -27,10 +27,11 @@ title = runs[0][0]
 header = runs[0][1]
 cols = [c.strip() for c in header.strip("|").split("|")]
 rows = {}
+model = cols.index("model")
 for run in runs:
     for line in run[3:]:
         cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
-        rows.setdefault((cells[0], cells[6]), []).append(cells)
+        rows.setdefault((cells[0], cells[model]), []).append(cells)
 ratio = [i for i, c in enumerate(cols)
          if "/" in c and ("bound" in c or "roofline)" in c) and "µs" not in c]
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

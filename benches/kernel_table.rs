@@ -2,9 +2,12 @@
 //! p = 2,000 and 5,000 it measures, in one run on one thread:
 //! - the block-score step (X̃_bᵀ r̃ over all blocks: 2·r·p flops per sweep) in GFLOP/s, and as a
 //!   fraction of a roofline measured on the same data: faer's (runtime-dispatched SIMD) X̃ᵀ v;
+//! - the same step for four chains in one lockstep group (`panel_scores_multi`: one pass over
+//!   each panel for four residuals; 4 × 2rp flops), as a rate and against the roofline;
 //! - per model (BSLMM, bsBSLMM): sweeps per second in a steady run (1 chain × (500 + 1,500)
-//!   sweeps), the flops one sweep executes (the flop model below), and the sweep time against
-//!   the bound (sweep flops / roofline) and against the score step alone (2rp / roofline);
+//!   sweeps, and per chain with 4 chains in lockstep as `Sampler::run` runs them), the flops one
+//!   sweep executes (the flop model below), and the sweep time against the bound (sweep flops /
+//!   roofline) and against the score step alone (2rp / roofline);
 //! - the per-gene time at the default schedule on one thread: 6 fits (5 CV folds + the
 //!   all-samples fit, each timed as the all-samples fit, so an upper bound), each fit = set-up
 //!   (design, rank reduction, block Grams) + 4 chains × (2,000 + 4,000) sweeps, against the bound
@@ -31,7 +34,7 @@ mod common;
 use std::time::Instant;
 
 use bsbslmm::model::preprocess::build_design;
-use bsbslmm::model::reduce::{panel_scores, reduce};
+use bsbslmm::model::reduce::{panel_scores, panel_scores_multi, reduce};
 use bsbslmm::model::sampler::{Fixed, ModelSpec, Priors, Problem, Sampler, Schedule};
 use bsbslmm::model::vmath;
 
@@ -147,8 +150,8 @@ fn main() {
         "baseline ISA, no AVX2/FMA"
     };
     println!("Kernel bench: {cpu}, 1 thread, built for {isa}\n");
-    println!("| p | r | blocks | block-score GFLOP/s | roofline GFLOP/s (faer X̃ᵀv) | score / roofline | model | sweeps/s | flops / sweep | bound / sweep (µs) | sweep / bound | sweep / (2rp/roofline) | set-up per fit (s) | per gene = 6 fits (s) | per gene / bound | per gene / 2rp bound |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| p | r | blocks | block-score GFLOP/s | roofline GFLOP/s (faer X̃ᵀv) | score / roofline | block-score GFLOP/s, 4 chains in lockstep | lockstep score / roofline | model | sweeps/s (1 chain) | sweeps/s per chain (4 in lockstep) | flops / sweep | bound / sweep (µs) | sweep / bound (1 chain) | sweep / bound (lockstep) | sweep / (2rp/roofline) (1 chain) | set-up per fit (s) | per gene = 6 fits (s) | per gene / bound | per gene / 2rp bound |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for p in [2000usize, 5000] {
         let g = common::gene(370, p, 7);
         let red = &g.red;
@@ -161,6 +164,15 @@ fn main() {
         let vc = faer::ColRef::from_slice(&v);
         // The machine's speed drifts (a shared VM), so every row measures its own roofline and
         // score step right before its sweeps and again after its fit, and uses the mean.
+        // Four different residuals, as four chains in one lockstep group have.
+        let vs: Vec<Vec<f64>> = (0..4)
+            .map(|k| {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, x)| x + ((i * (k + 3)) % 7) as f64 * 1e-3)
+                    .collect()
+            })
+            .collect();
         let measure = || {
             let mut out = vec![0.0; p];
             let t_score = time_median(reps, || {
@@ -169,11 +181,35 @@ fn main() {
                 }
                 std::hint::black_box(&out);
             });
+            let mut o4 = vec![vec![0.0; p]; 4];
+            let t_lock = time_median(reps.div_ceil(4), || {
+                for b in &g.blocks {
+                    let [a0, a1, a2, a3] = &mut o4[..] else {
+                        unreachable!()
+                    };
+                    panel_scores_multi(
+                        red,
+                        b.start,
+                        [
+                            &mut a0[b.clone()],
+                            &mut a1[b.clone()],
+                            &mut a2[b.clone()],
+                            &mut a3[b.clone()],
+                        ],
+                        [&vs[0], &vs[1], &vs[2], &vs[3]],
+                    );
+                }
+                std::hint::black_box(&o4);
+            });
             let t_roof = time_median(reps, || {
                 let o = xm.transpose() * vc;
                 std::hint::black_box(&o);
             });
-            (score_flops / t_score, score_flops / t_roof)
+            (
+                score_flops / t_score,
+                4.0 * score_flops / t_lock,
+                score_flops / t_roof,
+            )
         };
         for (name, spec) in [("bslmm", ModelSpec::BSLMM), ("bsbslmm", ModelSpec::BSBSLMM)] {
             let prob = Problem {
@@ -192,7 +228,7 @@ fn main() {
                 samples: 1500,
                 ..Schedule::default()
             };
-            let (score0, roof0) = measure();
+            let (score0, lock0, roof0) = measure();
             // Median of three identical runs of one chain (2,000 sweeps).
             let rate = pool.install(|| {
                 let s = Sampler::new(&prob, spec, Priors::default(), Fixed::default(), sched);
@@ -211,6 +247,27 @@ fn main() {
                 v.sort_by(f64::total_cmp);
                 v[1]
             };
+            // The same sweeps with four chains in one lockstep group (`Sampler::run` on one
+            // thread): chain-sweeps per second, median of three runs.
+            let rate4 = pool.install(|| {
+                let s = Sampler::new(
+                    &prob,
+                    spec,
+                    Priors::default(),
+                    Fixed::default(),
+                    Schedule { chains: 4, ..sched },
+                );
+                let key = bsbslmm::rng::fit_key(1, "bench", 1, 0);
+                let mut v: Vec<f64> = (0..3)
+                    .map(|_| {
+                        let t = Instant::now();
+                        std::hint::black_box(s.run(&key));
+                        4.0 * 2000.0 / t.elapsed().as_secs_f64()
+                    })
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v[1]
+            });
             let fit_time = if quick {
                 None
             } else {
@@ -243,8 +300,12 @@ fn main() {
                 });
                 Some((setup, total))
             };
-            let (score1, roof1) = measure();
-            let (score, roof) = (0.5 * (score0 + score1), 0.5 * (roof0 + roof1));
+            let (score1, lock1, roof1) = measure();
+            let (score, lock, roof) = (
+                0.5 * (score0 + score1),
+                0.5 * (lock0 + lock1),
+                0.5 * (roof0 + roof1),
+            );
             let (setup_s, gene_s, gene_ratio, gene_ratio_2rp) = match fit_time {
                 None => {
                     let dash = || "-".to_string();
@@ -265,13 +326,16 @@ fn main() {
             };
             let bound_sweep = score_flops / roof + t_passes;
             println!(
-                "| {p} | {r} | {nb} | {:.2} | {:.2} | {:.0}% | {name} | {rate:.0} | {:.2}e6 | {:.1} | **{:.2}** | {:.2} | {setup_s} | {gene_s} | {gene_ratio} | {gene_ratio_2rp} |",
+                "| {p} | {r} | {nb} | {:.2} | {:.2} | {:.0}% | {:.2} | {:.0}% | {name} | {rate:.0} | {rate4:.0} | {:.2}e6 | {:.1} | **{:.2}** | **{:.2}** | {:.2} | {setup_s} | {gene_s} | {gene_ratio} | {gene_ratio_2rp} |",
                 score / 1e9,
                 roof / 1e9,
                 100.0 * score / roof,
+                lock / 1e9,
+                100.0 * lock / roof,
                 flops / 1e6,
                 bound_sweep * 1e6,
                 (1.0 / rate) / bound_sweep,
+                (1.0 / rate4) / bound_sweep,
                 (1.0 / rate) / (score_flops / roof),
             );
         }
