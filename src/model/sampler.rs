@@ -179,6 +179,18 @@ struct Lane {
     out: Option<ChainOut>,
 }
 
+/// The columns whose scores one block-score pass computes for block `range`: the block, rounded
+/// up to a multiple of four columns (the kernel's width; the extra columns belong to the next
+/// blocks and stay valid while r̃ is unchanged).
+fn score_panel(range: &Range<usize>, p: usize) -> Range<usize> {
+    range.start..(range.start + range.len().next_multiple_of(4)).min(p)
+}
+
+/// Whether the scores in `have` cover block `range`.
+fn covers(have: &Range<usize>, range: &Range<usize>) -> bool {
+    have.start <= range.start && range.end <= have.end
+}
+
 /// Packed within-block Gram matrices G_b = X̃_bᵀX̃_b.
 struct Grams {
     offset: Vec<usize>,
@@ -905,10 +917,10 @@ impl<'a> Sampler<'a> {
         // and kept while the residual is unchanged, so singleton blocks and a block's remainder
         // columns share a pass over r̃ with the next block's (each score is bit-identical to its
         // own dot product; see `reduce::dot_k`).
-        if !(ch.sc_range.start <= range.start && range.end <= ch.sc_range.end) {
-            let hi = (range.start + m.next_multiple_of(4)).min(red.p);
-            panel_scores(red, range.start, &mut ch.sc[range.start..hi], &ch.resid);
-            ch.sc_range = range.start..hi;
+        if !covers(&ch.sc_range, &range) {
+            let panel = score_panel(&range, red.p);
+            panel_scores(red, range.start, &mut ch.sc[panel.clone()], &ch.resid);
+            ch.sc_range = panel;
         }
         ch.c[..m].copy_from_slice(&ch.sc[range.clone()]);
         for &k in &ch.active[b] {
@@ -1360,7 +1372,7 @@ impl<'a> Sampler<'a> {
     /// panel for all of them (the same panel and scores `block_update` would compute per chain).
     fn group_scores(&self, lanes: &mut [Lane], range: &Range<usize>) {
         let red = self.prob.red;
-        let hi = (range.start + range.len().next_multiple_of(4)).min(red.p);
+        let panel = score_panel(range, red.p);
         let mut outs: [&mut [f64]; LOCKSTEP] = [&mut [], &mut [], &mut [], &mut []];
         let mut rs: [&[f64]; LOCKSTEP] = [&[]; LOCKSTEP];
         let mut n = 0;
@@ -1371,9 +1383,9 @@ impl<'a> Sampler<'a> {
                 resid,
                 ..
             } = &mut ln.ch;
-            if !(sc_range.start <= range.start && range.end <= sc_range.end) {
-                *sc_range = range.start..hi;
-                outs[n] = &mut sc[range.start..hi];
+            if !covers(sc_range, range) {
+                *sc_range = panel.clone();
+                outs[n] = &mut sc[panel.clone()];
                 rs[n] = resid;
                 n += 1;
             }

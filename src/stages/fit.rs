@@ -275,7 +275,8 @@ pub fn run(
     exec: &Exec<'_>,
 ) -> Result<StageOutcome, FitStageError> {
     // Dense linear algebra inside a fit is single-threaded so that results never depend on the
-    // thread count (MODEL.md §8); parallelism comes from genes and chains.
+    // thread count (MODEL.md §8); parallelism comes from genes (a fit's chains run in lockstep
+    // on one thread, `Sampler::run`).
     faer::set_global_parallelism(faer::Par::Seq);
     let n_folds = match config.cv {
         Cv::Kfold { folds } => folds as u8,

@@ -233,6 +233,9 @@ impl Report {
                         "pending"
                     } else if pending > 0 {
                         "partial"
+                    } else if failed > 0 {
+                        // Complete, but some genes failed: not a clean "done".
+                        "failures"
                     } else {
                         "done"
                     };

@@ -448,6 +448,11 @@ print(gene)
     assert_eq!(st.status.code(), Some(3));
     let st = text(&st);
     assert!(st.contains("5/6 genes fitted, 1 failed, 0 pending"), "{st}");
+    // Nothing pending but a gene failed: the row says so instead of "done".
+    assert!(
+        crate::common::has_row(&st, "fit:enet", "chr1", "failures"),
+        "{st}"
+    );
     assert!(
         st.contains(&format!(
             "fit:enet chr1 {bad}: failed: gene {bad}, method enet: fold 1"
