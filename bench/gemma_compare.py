@@ -533,6 +533,12 @@ def main():
         return
     cache = os.path.join(args.work, "out", "cache", "chr1.h5")
     with h5py.File(cache, "r") as f:
+        gs = f["genes"]
+        w = int(next((gs[g].attrs["cis_window_bp"] for g in gs if "cis_window_bp" in gs[g].attrs),
+                     args.window))
+        if w != args.window:
+            sys.exit(f"{cache} was prepared with a ±{w} bp window, not --window {args.window}: "
+                     "use another --work (or --force)")
         ids = [s.decode() for s in f["gene_table/gene_id"][:]]
         st = [s.decode() for s in f["gene_table/status"][:]]
     genes = [g for g, s in zip(ids, st) if s == "ok"]

@@ -71,11 +71,11 @@ fn sweeps_do_not_allocate() {
     ] {
         // One chain alone, and four chains in one lockstep group (`Sampler::run` on one thread).
         for chains in [1usize, 4] {
-            let count = |burnin: usize| {
+            let count = |burnin: usize, samples: usize| {
                 let sched = Schedule {
                     chains,
                     burnin,
-                    samples: 50,
+                    samples,
                     store_draws: false,
                     ..Schedule::default()
                 };
@@ -93,13 +93,23 @@ fn sweeps_do_not_allocate() {
                 drop(out);
                 after - before
             };
-            let short = count(400);
-            let long = count(1200);
+            let short = count(400, 50);
+            let long = count(1200, 50);
             assert_eq!(
                 short,
                 long,
                 "{spec:?}, {chains} chains: 800 more burn-in sweeps made {} more allocations",
                 long as i64 - short as i64
+            );
+            // Kept sweeps append to the traces (amortized growth: a few reallocations), so
+            // compare two sampling lengths whose trace vectors grow the same number of times.
+            let kept_a = count(400, 520);
+            let kept_b = count(400, 1000);
+            assert_eq!(
+                kept_a,
+                kept_b,
+                "{spec:?}, {chains} chains: 480 more kept sweeps made {} more allocations",
+                kept_b as i64 - kept_a as i64
             );
         }
     }

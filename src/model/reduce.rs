@@ -331,6 +331,8 @@ pub fn panel_scores_multi<const R: usize>(
     rs: [&[f64]; R],
 ) {
     let m = outs.iter().map(|o| o.len()).min().unwrap_or(0);
+    debug_assert!(outs.iter().all(|o| o.len() == m), "panels of one length");
+    debug_assert!(rs.iter().all(|v| v.len() == red.r), "residuals of length r");
     let rs = rs.map(|v| &v[..red.r]);
     for l in 0..m {
         let s = dot_r(red.col(start + l), rs);
@@ -422,6 +424,51 @@ mod tests {
                     "n={n} c={c}"
                 );
             }
+        }
+    }
+
+    /// The lockstep score kernel, for 2, 3 and 4 residuals, gives every score bit for bit as
+    /// [`dot`] does (lengths around the 8-lane chunk and a realistic rank).
+    #[test]
+    fn panel_scores_multi_is_bit_identical_to_dot() {
+        fn check<const R: usize>(n: usize) {
+            let p = 6;
+            let xt: Vec<f64> = (0..n * p).map(|i| ((i * 7 + 3) as f64).sin()).collect();
+            let red = Reduced {
+                r: n,
+                p,
+                xt,
+                yt: vec![0.0; n],
+                lambda: vec![1.0; n],
+                d: vec![1.0; n],
+                rss_perp: 0.0,
+                yy: 0.0,
+            };
+            let rs: Vec<Vec<f64>> = (0..R)
+                .map(|k| (0..n).map(|i| ((i + 11 * k) as f64 * 0.37).cos()).collect())
+                .collect();
+            let (start, m) = (1, 5);
+            let mut outs = vec![vec![0.0; m]; R];
+            {
+                let mut it = outs.iter_mut();
+                let o: [&mut [f64]; R] = std::array::from_fn(|_| &mut it.next().unwrap()[..]);
+                let r: [&[f64]; R] = std::array::from_fn(|k| &rs[k][..]);
+                panel_scores_multi(&red, start, o, r);
+            }
+            for k in 0..R {
+                for l in 0..m {
+                    assert_eq!(
+                        outs[k][l].to_bits(),
+                        dot(red.col(start + l), &rs[k]).to_bits(),
+                        "R={R} n={n} residual {k} column {l}"
+                    );
+                }
+            }
+        }
+        for n in [1usize, 7, 8, 9, 45, 381] {
+            check::<2>(n);
+            check::<3>(n);
+            check::<4>(n);
         }
     }
 

@@ -170,6 +170,8 @@ pub struct Problem<'a> {
 
 /// Chains per lockstep group (see [`Sampler::run`]); also the widest multi-chain score kernel.
 pub const LOCKSTEP: usize = 4;
+// `group_scores` dispatches on 1..=4 residuals.
+const _: () = assert!(LOCKSTEP == 4);
 
 /// One chain of a lockstep group: its state, its stream, and its kept-draw summaries (set at the
 /// end of burn-in).
@@ -1592,9 +1594,10 @@ impl<'a> Sampler<'a> {
     pub fn run(&self, key: &[u8; 32]) -> Vec<ChainOut> {
         use rayon::prelude::*;
         let c = self.sched.chains;
-        let groups: Vec<Range<usize>> = (0..c)
-            .step_by(LOCKSTEP)
-            .map(|s| s..(s + LOCKSTEP).min(c))
+        // As few groups as fit, as even as possible (5 chains: 3 + 2, not 4 + 1).
+        let n_groups = c.div_ceil(LOCKSTEP).max(1);
+        let groups: Vec<Range<usize>> = (0..n_groups)
+            .map(|g| g * c / n_groups..(g + 1) * c / n_groups)
             .collect();
         let outs: Vec<Vec<ChainOut>> = groups
             .into_par_iter()

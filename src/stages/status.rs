@@ -199,14 +199,17 @@ fn read_gene_table(path: &std::path::Path) -> hdf5::Result<State> {
     })
 }
 
+/// A gene status that is a failure (not a QC skip such as `no_snps`, nor `pending`).
+fn is_failure(status: &str) -> bool {
+    status == "failed" || status == "contig_missing"
+}
+
 impl Report {
     /// True when any chromosome failed or any gene failed (not merely skipped by QC).
     pub fn any_failed(&self) -> bool {
         self.rows.iter().any(|(_, _, s)| match s {
             State::Failed(_) => true,
-            State::Done { problems, .. } => problems
-                .iter()
-                .any(|(_, st, _)| st == "failed" || st == "contig_missing"),
+            State::Done { problems, .. } => problems.iter().any(|(_, st, _)| is_failure(st)),
             _ => false,
         })
     }
@@ -227,7 +230,7 @@ impl Report {
                     genes_ok,
                     problems,
                 } => {
-                    let failed = problems.iter().filter(|p| p.1 == "failed").count();
+                    let failed = problems.iter().filter(|p| is_failure(&p.1)).count();
                     let pending = problems.iter().filter(|p| p.1 == "pending").count();
                     let word = if pending > 0 && pending == *genes {
                         "pending"

@@ -244,7 +244,7 @@ fn gene_on_a_contig_the_vcf_lacks_is_recorded_and_the_rest_go_on() {
     assert!(st.contains("contig_missing"), "{st}");
     assert!(st.contains("chrUn_test"), "{st}");
     assert!(
-        crate::common::has_row(&st, "prepare", "chr1", "done"),
+        crate::common::has_row(&st, "prepare", "chr1", "failures"),
         "{st}"
     );
 }
