@@ -1207,3 +1207,65 @@ fn stored_draws_respect_the_memory_cap() {
         );
     }
 }
+
+/// Diagnostic (run by hand with `--ignored --nocapture`): PIPs of a 200-sweep run (4 chains per
+/// model) on an LD-structured gene, printed one line per model, to compare two versions of the
+/// sampler on the same seed.
+#[test]
+#[ignore]
+fn pip_dump_200_sweeps() {
+    let (n, p) = (120usize, 60usize);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
+    let mut x = vec![0.0; n * p];
+    for j in 0..p {
+        for i in 0..n {
+            let z: f64 = rng.random::<f64>() - 0.5;
+            x[j * n + i] = if j % 20 == 0 {
+                z
+            } else {
+                0.8 * x[(j - 1) * n + i] + z
+            };
+        }
+    }
+    let mut y: Vec<f64> = (0..n).map(|_| rng.random::<f64>() - 0.5).collect();
+    for (j, b) in [(3usize, 0.5), (9, 0.3), (27, -0.4), (45, 0.3), (50, 0.2)] {
+        for i in 0..n {
+            y[i] += b * x[j * n + i];
+        }
+    }
+    let annot: Vec<f64> = (0..p).map(|j| (j as f64 - 30.0) / 17.0).collect();
+    let red = reduce(&x, n, p, &y).unwrap();
+    let blocks = vec![0..20, 20..40, 40..60];
+    let prob = Problem {
+        red: &red,
+        blocks: &blocks,
+        annot: &annot,
+        k: 1,
+        n,
+        n_eff: n - 1,
+    };
+    let sched = Schedule {
+        chains: 4,
+        burnin: 0,
+        samples: 200,
+        ..Schedule::default()
+    };
+    for spec in [
+        ModelSpec::BSLMM,
+        ModelSpec::BSBSLMM,
+        ModelSpec::BAYESC_ANNOT,
+    ] {
+        let s = Sampler::new(&prob, spec, Priors::default(), Fixed::default(), sched);
+        let outs = s.run(&crate::rng::fit_key(5, "pipdump", 0, 0));
+        let mut pip = vec![0.0; p];
+        let mut nd = 0.0;
+        for o in &outs {
+            for (a, b) in pip.iter_mut().zip(&o.pip_count) {
+                *a += b;
+            }
+            nd += o.n_draws as f64;
+        }
+        let s: Vec<String> = pip.iter().map(|v| format!("{:.6}", v / nd)).collect();
+        println!("PIP {:?} {}", spec.polygenic as u8 + 2 * spec.gate as u8, s.join(" "));
+    }
+}
