@@ -416,14 +416,15 @@ fn forward_ld(l: &[f64], ld: usize, a: usize, x: &mut [f64], from: usize) {
     }
 }
 
-/// Solves Lᵀ x = b in place for the leading a×a block of L (row stride `ld`).
+/// Solves Lᵀ x = b in place for the leading a×a block of L (row stride `ld`), by rows of L
+/// (column sweeps of Lᵀ), so the inner loop runs over contiguous memory.
 fn backward_ld(l: &[f64], ld: usize, a: usize, x: &mut [f64]) {
     for i in (0..a).rev() {
-        let mut s = x[i];
-        for k in i + 1..a {
-            s -= l[k * ld + i] * x[k];
+        let xi = x[i] / l[i * ld + i];
+        x[i] = xi;
+        for (xk, lk) in x[..i].iter_mut().zip(&l[i * ld..i * ld + i]) {
+            *xk -= lk * xi;
         }
-        x[i] = s / l[i * ld + i];
     }
 }
 
@@ -434,7 +435,7 @@ fn backward_ld(l: &[f64], ld: usize, a: usize, x: &mut [f64]) {
 /// Ω_A = G_AA + κI with rows/columns in `ord` order is L Lᵀ, and `pos[l]` is the factor
 /// position of local index l. A refactor from scratch puts `ord` = `set`; an inclusion appends
 /// a row to L (O(a²)); an exclusion deletes a row and restores the trailing rows by a rank-one
-/// Cholesky update (O(a²), no downdate, so it cannot lose positive definiteness). z, bhat, logdet
+/// Cholesky update (O(a²), no downdate, so it cannot lose positive definiteness). z, logdet
 /// and log BF are then recomputed in O(a²).
 struct ActiveFactor {
     /// Local indices of the active set, ascending.
@@ -449,8 +450,6 @@ struct ActiveFactor {
     l: Vec<f64>,
     /// L⁻¹ c_A (factor order).
     z: Vec<f64>,
-    /// Ω_A⁻¹ c_A (factor order).
-    bhat: Vec<f64>,
     logdet: f64,
     log_bf: f64,
     tmp: Vec<f64>,
@@ -458,7 +457,6 @@ struct ActiveFactor {
     save_l: Vec<f64>,
     save_ord: Vec<usize>,
     save_z: Vec<f64>,
-    save_bhat: Vec<f64>,
     save_logdet: f64,
     save_log_bf: f64,
     /// (κ, ln κ) of the last refactor with a non-empty set.
@@ -475,14 +473,12 @@ impl ActiveFactor {
             ld: mb,
             l: vec![0.0; mb * mb],
             z: vec![0.0; mb],
-            bhat: vec![0.0; mb],
             logdet: 0.0,
             log_bf: 0.0,
             tmp: vec![0.0; mb],
             save_l: vec![0.0; mb * mb],
             save_ord: Vec::with_capacity(mb),
             save_z: vec![0.0; mb],
-            save_bhat: vec![0.0; mb],
             save_logdet: 0.0,
             save_log_bf: 0.0,
             ln_kappa: (f64::NAN, f64::NAN),
@@ -490,7 +486,7 @@ impl ActiveFactor {
     }
 
     /// Refactors Ω_A = G_AA + κI for the current `set` from scratch (factor order = `set`);
-    /// fills z, bhat, log BF.
+    /// fills z and the log BF.
     fn refactor(&mut self, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
         self.ord.clear();
         self.ord.extend_from_slice(&self.set);
@@ -536,10 +532,9 @@ impl ActiveFactor {
         self.finish(a, sigma_e2);
     }
 
-    /// bhat = L⁻ᵀ z and log BF from z and logdet.
+    /// Log BF from z and logdet. (bhat = Ω_A⁻¹c_A = L⁻ᵀz is not kept: Δ_j gets its entry as
+    /// (L⁻¹e_p)ᵀz and the β draw solves L⁻ᵀ(z + σ_e ξ) once.)
     fn finish(&mut self, a: usize, sigma_e2: f64) {
-        self.bhat[..a].copy_from_slice(&self.z[..a]);
-        backward_ld(&self.l, self.ld, a, &mut self.bhat);
         let q: f64 = self.z[..a].iter().map(|v| v * v).sum();
         self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * self.ln_kappa.1 + q / (2.0 * sigma_e2);
     }
@@ -566,7 +561,7 @@ impl ActiveFactor {
         let diag = g[j * m + j] + kappa;
         let ss: f64 = row[..a].iter().map(|v| v * v).sum();
         let d2 = diag - ss;
-        if !(d2 > 1e-10 * diag) {
+        if d2.is_nan() || d2 <= 1e-10 * diag {
             // Numerically (near) singular: rebuild from scratch.
             self.refactor(g, m, c, kappa, sigma_e2);
             return;
@@ -607,7 +602,7 @@ impl ActiveFactor {
             let kk = (p + k) * ld + p + k;
             let lkk = self.l[kk];
             let vk = self.tmp[k];
-            let r = lkk.hypot(vk);
+            let r = (lkk * lkk + vk * vk).sqrt();
             let cs = r / lkk;
             let sn = vk / lkk;
             if !(r > 0.0 && cs.is_finite()) {
@@ -636,6 +631,15 @@ impl ActiveFactor {
         self.finish(a, sigma_e2);
     }
 
+    /// bhat = Ω_A⁻¹c_A = L⁻ᵀz in factor order (tests).
+    #[cfg(test)]
+    fn bhat(&self) -> Vec<f64> {
+        let a = self.ord.len();
+        let mut b = self.z[..a].to_vec();
+        backward_ld(&self.l, self.ld, a, &mut b);
+        b
+    }
+
     /// Saves the factor state (before a swap proposal).
     fn save(&mut self) {
         let a = self.ord.len();
@@ -646,7 +650,6 @@ impl ActiveFactor {
         self.save_ord.clear();
         self.save_ord.extend_from_slice(&self.ord);
         self.save_z[..a].copy_from_slice(&self.z[..a]);
-        self.save_bhat[..a].copy_from_slice(&self.bhat[..a]);
         self.save_logdet = self.logdet;
         self.save_log_bf = self.log_bf;
     }
@@ -663,7 +666,6 @@ impl ActiveFactor {
             self.pos[i] = ii;
         }
         self.z[..a].copy_from_slice(&self.save_z[..a]);
-        self.bhat[..a].copy_from_slice(&self.save_bhat[..a]);
         self.logdet = self.save_logdet;
         self.log_bf = self.save_log_bf;
     }
@@ -683,15 +685,17 @@ impl ActiveFactor {
         let ld = self.ld;
         let (s, mm) = match self.set.binary_search(&j) {
             Ok(_) => {
-                // (Ω⁻¹)_jj = ‖L⁻¹ e_p‖², where L⁻¹ e_p is zero above position p.
+                // (Ω⁻¹)_jj = ‖L⁻¹ e_p‖² and bhat_j = (L⁻¹ e_p)ᵀ z, where L⁻¹ e_p is zero
+                // above position p.
                 let p = self.pos[j];
                 let t = &mut self.tmp[..a];
                 t.iter_mut().for_each(|v| *v = 0.0);
                 t[p] = 1.0;
                 forward_ld(&self.l, ld, a, t, p);
                 let inv_jj: f64 = t[p..].iter().map(|v| v * v).sum();
+                let bhat_p: f64 = t[p..].iter().zip(&self.z[p..a]).map(|(x, y)| x * y).sum();
                 let s = 1.0 / inv_jj;
-                (s, s * self.bhat[p])
+                (s, s * bhat_p)
             }
             Err(_) => {
                 let t = &mut self.tmp[..a];
@@ -1263,15 +1267,18 @@ impl<'a> Sampler<'a> {
         }
         if a > 0 {
             let se = se2.sqrt();
-            // ξ is drawn in ascending j and placed at each SNP's factor position, so
-            // L⁻ᵀξ (factor order) ~ N(0, Ω_A⁻¹) in that order.
+            // ξ is drawn in ascending j and placed at each SNP's factor position; in factor order
+            // β_A = Ω_A⁻¹c_A + σ_e L⁻ᵀξ = L⁻ᵀ(z + σ_e ξ) ~ N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹).
             let fac = &mut ch.fac;
             for &l in &fac.set {
                 fac.tmp[fac.pos[l]] = std_normal(rng);
             }
+            for (t, z) in fac.tmp[..a].iter_mut().zip(&fac.z[..a]) {
+                *t = z + se * *t;
+            }
             backward_ld(&fac.l, fac.ld, a, &mut fac.tmp);
             for (k, &l) in fac.ord.iter().enumerate() {
-                ch.beta[range.start + l] = fac.bhat[k] + se * fac.tmp[k];
+                ch.beta[range.start + l] = fac.tmp[k];
                 ch.delta[range.start + l] = true;
             }
         }
@@ -2088,7 +2095,10 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(91);
         let rel = |x: &[f64], y: &[f64]| {
             let scale = y.iter().fold(1e-300f64, |s, v| s.max(v.abs()));
-            x.iter().zip(y).fold(0.0f64, |s, (a, b)| s.max((a - b).abs())) / scale
+            x.iter()
+                .zip(y)
+                .fold(0.0f64, |s, (a, b)| s.max((a - b).abs()))
+                / scale
         };
         let mut worst = 0.0f64;
         for trial in 0..12 {
@@ -2100,7 +2110,11 @@ mod tests {
             for j in 0..m {
                 for i in 0..n {
                     let z: f64 = rng.random::<f64>() - 0.5;
-                    x[j * n + i] = if j == 0 { z } else { rho * x[(j - 1) * n + i] + z };
+                    x[j * n + i] = if j == 0 {
+                        z
+                    } else {
+                        rho * x[(j - 1) * n + i] + z
+                    };
                 }
             }
             let mut g = vec![0.0; m * m];
@@ -2152,26 +2166,32 @@ mod tests {
                 r2.refactor(&g, m, &c, kappa, se2);
                 let ld = f.ld;
                 let lower = |h: &ActiveFactor| -> Vec<f64> {
-                    (0..a).flat_map(|i| h.l[i * ld..i * ld + i + 1].to_vec()).collect()
+                    (0..a)
+                        .flat_map(|i| h.l[i * ld..i * ld + i + 1].to_vec())
+                        .collect()
                 };
                 let mut e = rel(&lower(&f), &lower(&r2));
                 e = e.max(rel(&f.z[..a], &r2.z[..a]));
-                e = e.max(rel(&f.bhat[..a], &r2.bhat[..a]));
+                e = e.max(rel(&f.bhat(), &r2.bhat()));
                 // Sorted set from scratch: logdet, log BF, bhat per SNP, Δ_j for every j.
                 r1.set.clear();
                 r1.set.extend_from_slice(&f.set);
                 r1.refactor(&g, m, &c, kappa, se2);
                 e = e.max(rel(&[f.logdet], &[r1.logdet]));
                 e = e.max(rel(&[f.log_bf], &[r1.log_bf]));
-                let bh: Vec<f64> = f.set.iter().map(|&j| f.bhat[f.pos[j]]).collect();
-                e = e.max(rel(&bh, &r1.bhat[..a]));
+                let (fb, rb) = (f.bhat(), r1.bhat());
+                let bh: Vec<f64> = f.set.iter().map(|&j| fb[f.pos[j]]).collect();
+                e = e.max(rel(&bh, &rb));
                 let consts = (1.0 / kappa, 0.5 / se2);
                 for j in 0..m {
                     let d1 = f.delta(&g, m, &c, j, kappa, consts);
                     let d2 = r1.delta(&g, m, &c, j, kappa, consts);
                     e = e.max((d1 - d2).abs() / d2.abs().max(1.0));
                 }
-                assert!(e < 1e-10, "trial {trial} step {step} (a = {a}): rel. error {e:e}");
+                assert!(
+                    e < 1e-10,
+                    "trial {trial} step {step} (a = {a}): rel. error {e:e}"
+                );
                 worst = worst.max(e);
             }
         }
