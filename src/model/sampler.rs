@@ -403,40 +403,49 @@ fn backward(l: &[f64], a: usize, x: &mut [f64]) {
     }
 }
 
-/// Solves L x = b in place for the leading a×a block of a row-major L with row stride `ld`,
-/// starting at row `from` (x[..from] must already hold the solution, e.g. zeros of a unit rhs).
-fn forward_ld(l: &[f64], ld: usize, a: usize, x: &mut [f64], from: usize) {
-    for i in from..a {
-        let row = &l[i * ld..i * ld + i];
-        let mut s = x[i];
-        for (lk, xk) in row.iter().zip(&x[..i]) {
-            s -= lk * xk;
+/// Upper Cholesky Ω = UᵀU of the a×a row-major SPD matrix in `w` (row stride `ld`, upper
+/// triangle read and overwritten), right-looking so every update is a contiguous row axpy.
+/// Returns log det Ω.
+fn cholesky_upper(w: &mut [f64], ld: usize, a: usize) -> f64 {
+    let mut logdet = 0.0;
+    for k in 0..a {
+        let d = w[k * ld + k].max(1e-300).sqrt();
+        logdet += 2.0 * d.ln();
+        let inv = 1.0 / d;
+        w[k * ld + k] = d;
+        for v in &mut w[k * ld + k + 1..k * ld + a] {
+            *v *= inv;
         }
-        x[i] = s / l[i * ld + i];
+        let (head, tail) = w.split_at_mut((k + 1) * ld);
+        let uk = &head[k * ld..k * ld + a];
+        for i in k + 1..a {
+            let f = uk[i];
+            let row = &mut tail[(i - k - 1) * ld..(i - k - 1) * ld + a];
+            for (x, u) in row[i..].iter_mut().zip(&uk[i..]) {
+                *x -= f * u;
+            }
+        }
     }
+    logdet
 }
 
-/// Solves Lᵀ x = b in place for the leading a×a block of L (row stride `ld`), by rows of L
-/// (column sweeps of Lᵀ), so the inner loop runs over contiguous memory.
-fn backward_ld(l: &[f64], ld: usize, a: usize, x: &mut [f64]) {
-    for i in (0..a).rev() {
-        let xi = x[i] / l[i * ld + i];
-        x[i] = xi;
-        for (xk, lk) in x[..i].iter_mut().zip(&l[i * ld..i * ld + i]) {
-            *xk -= lk * xi;
-        }
-    }
-}
-
-/// Scratch for one block's active set.
+/// Scratch for one block's active set A.
 ///
 /// `set` holds the active local indices in ascending order (the order of the scan, the swap
-/// move and the β_A draw). The factor is kept in *factor order* `ord` (a permutation of `set`):
-/// Ω_A = G_AA + κI with rows/columns in `ord` order is L Lᵀ, and `pos[l]` is the factor
-/// position of local index l. A refactor from scratch puts `ord` = `set`; an inclusion appends
-/// a row to L (O(a²)); an exclusion deletes a row and restores the trailing rows by a rank-one
-/// Cholesky update (O(a²), no downdate, so it cannot lose positive definiteness). z, logdet
-/// and log BF are then recomputed in O(a²).
+/// move and the β_A draw). The state is kept in *factor order* `ord` (a permutation of `set`;
+/// `pos[l]` is the position of local index l): M = Ω_A⁻¹ with Ω_A = G_AA + κI (full symmetric,
+/// row stride `ld`), bhat = M c_A, log det Ω_A and the log BF.
+///
+/// - Δ_j of a member is O(1): (Ω⁻¹)_jj = M_pp and bhat_p.
+/// - Δ_j of a non-member is y = M g_Aj (row axpys), the Schur complement
+///   s = Ω_jj − g_Ajᵀy and c_j − g_Ajᵀbhat, O(a²) with no serial dependency; y is kept so an
+///   inclusion that follows at once reuses it.
+/// - An inclusion borders M (rank-one update plus a new row), an exclusion is the rank-one
+///   downdate M − M_{·p}M_{p·}/M_pp and a swap-remove of row and column p; both O(a²).
+/// - A refactor builds M by bordering from the empty set. Every Schur complement is ≥ κ in
+///   exact arithmetic, so a rounded one is clamped there (no near-singular fallback needed).
+/// - The β_A draw refactors Ω_A from G (upper Cholesky), so the draw itself carries no
+///   update drift; M is rebuilt at the start of every block update.
 struct ActiveFactor {
     /// Local indices of the active set, ascending.
     set: Vec<usize>,
@@ -444,22 +453,32 @@ struct ActiveFactor {
     ord: Vec<usize>,
     /// Factor position of each local index (only valid for members of `set`).
     pos: Vec<usize>,
-    /// Row stride of `l` (= max_block).
+    /// Row stride of `minv` and `w` (= max_block).
     ld: usize,
-    /// Cholesky of Ω_A in factor order (row-major, stride `ld`, lower triangle).
-    l: Vec<f64>,
-    /// L⁻¹ c_A (factor order).
-    z: Vec<f64>,
+    /// Ω_A⁻¹ in factor order.
+    minv: Vec<f64>,
+    /// Ω_A⁻¹ c_A in factor order.
+    bhat: Vec<f64>,
     logdet: f64,
     log_bf: f64,
+    /// y = M g_Aj of the last non-member `cached` (factor order).
+    y: Vec<f64>,
+    /// g_Aj of `cached` (factor order).
+    gcol: Vec<f64>,
+    /// Local index whose (y, gcol, schur, resid) are current; usize::MAX if none.
+    cached: usize,
+    schur: f64,
+    resid: f64,
+    /// Cholesky / solve scratch for the β draw.
+    w: Vec<f64>,
     tmp: Vec<f64>,
     /// Saved state for a swap proposal (restored on rejection).
-    save_l: Vec<f64>,
+    save_minv: Vec<f64>,
     save_ord: Vec<usize>,
-    save_z: Vec<f64>,
+    save_bhat: Vec<f64>,
     save_logdet: f64,
     save_log_bf: f64,
-    /// (κ, ln κ) of the last refactor with a non-empty set.
+    /// (κ, ln κ) of the last refactor.
     ln_kappa: (f64, f64),
 }
 
@@ -471,185 +490,172 @@ impl ActiveFactor {
             ord: Vec::with_capacity(mb),
             pos: vec![usize::MAX; mb],
             ld: mb,
-            l: vec![0.0; mb * mb],
-            z: vec![0.0; mb],
+            minv: vec![0.0; mb * mb],
+            bhat: vec![0.0; mb],
             logdet: 0.0,
             log_bf: 0.0,
+            y: vec![0.0; mb],
+            gcol: vec![0.0; mb],
+            cached: usize::MAX,
+            schur: 0.0,
+            resid: 0.0,
+            w: vec![0.0; mb * mb],
             tmp: vec![0.0; mb],
-            save_l: vec![0.0; mb * mb],
+            save_minv: vec![0.0; mb * mb],
             save_ord: Vec::with_capacity(mb),
-            save_z: vec![0.0; mb],
+            save_bhat: vec![0.0; mb],
             save_logdet: 0.0,
             save_log_bf: 0.0,
             ln_kappa: (f64::NAN, f64::NAN),
         }
     }
 
-    /// Refactors Ω_A = G_AA + κI for the current `set` from scratch (factor order = `set`);
-    /// fills z and the log BF.
+    /// Rebuilds M, bhat, log det and log BF for the current `set` (factor order = `set`).
     fn refactor(&mut self, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
+        if self.ln_kappa.0 != kappa {
+            self.ln_kappa = (kappa, kappa.ln());
+        }
         self.ord.clear();
-        self.ord.extend_from_slice(&self.set);
-        let a = self.set.len();
+        self.logdet = 0.0;
+        for k in 0..self.set.len() {
+            let j = self.set[k];
+            self.border(j, g, m, c, kappa);
+            self.push(j);
+        }
+        self.finish(c, sigma_e2);
+    }
+
+    /// For a non-member j: fills gcol = g_Aj, y = M g_Aj, the Schur complement
+    /// s = G_jj + κ − g_Ajᵀy (clamped at its exact lower bound κ) and c_j − g_Ajᵀbhat.
+    fn border(&mut self, j: usize, g: &[f64], m: usize, c: &[f64], kappa: f64) {
+        let a = self.ord.len();
+        let ld = self.ld;
+        let y = &mut self.y[..a];
+        y.iter_mut().for_each(|v| *v = 0.0);
+        let (mut gy, mut gb) = (0.0, 0.0);
+        for (k, &i) in self.ord.iter().enumerate() {
+            let gk = g[i * m + j];
+            self.gcol[k] = gk;
+            gb += gk * self.bhat[k];
+            for (yv, mv) in y.iter_mut().zip(&self.minv[k * ld..k * ld + a]) {
+                *yv += gk * mv;
+            }
+        }
+        for (gk, yv) in self.gcol[..a].iter().zip(y.iter()) {
+            gy += gk * yv;
+        }
+        self.schur = (g[j * m + j] + kappa - gy).max(kappa);
+        self.resid = c[j] - gb;
+        self.cached = j;
+    }
+
+    /// Appends the bordered j (after `border(j)`): M ← [[M + yyᵀ/s, −y/s], [−yᵀ/s, 1/s]],
+    /// bhat ← [bhat − y e; e] with e = resid/s, log det += ln s.
+    fn push(&mut self, j: usize) {
+        let a = self.ord.len();
+        let ld = self.ld;
+        let inv_s = 1.0 / self.schur;
+        let e = self.resid * inv_s;
+        for i in 0..a {
+            let f = self.y[i] * inv_s;
+            let row = &mut self.minv[i * ld..i * ld + a + 1];
+            for (mv, yv) in row[..a].iter_mut().zip(&self.y[..a]) {
+                *mv += f * yv;
+            }
+            row[a] = -f;
+            self.bhat[i] -= self.y[i] * e;
+        }
+        for k in 0..a {
+            self.minv[a * ld + k] = -self.y[k] * inv_s;
+        }
+        self.minv[a * ld + a] = inv_s;
+        self.bhat[a] = e;
+        self.logdet += self.schur.ln();
+        self.ord.push(j);
+        self.pos[j] = a;
+        self.cached = usize::MAX;
+    }
+
+    /// Log BF from bhat and log det: −½ log det Ω_A + ½ a ln κ + c_Aᵀbhat / (2σ_e²).
+    fn finish(&mut self, c: &[f64], sigma_e2: f64) {
+        let a = self.ord.len();
         if a == 0 {
             self.logdet = 0.0;
             self.log_bf = 0.0;
             return;
         }
-        if self.ln_kappa.0 != kappa {
-            self.ln_kappa = (kappa, kappa.ln());
-        }
-        let ld = self.ld;
-        for (ii, &i) in self.set.iter().enumerate() {
-            self.pos[i] = ii;
-            for (jj, &j) in self.set[..=ii].iter().enumerate() {
-                self.l[ii * ld + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
-            }
-        }
-        // Cholesky (lower triangle, row by row).
-        let mut logdet = 0.0;
-        for j in 0..a {
-            let mut d = self.l[j * ld + j];
-            for k in 0..j {
-                d -= self.l[j * ld + k] * self.l[j * ld + k];
-            }
-            let d = d.max(1e-300).sqrt();
-            self.l[j * ld + j] = d;
-            logdet += 2.0 * d.ln();
-            for i in j + 1..a {
-                let mut s = self.l[i * ld + j];
-                for k in 0..j {
-                    s -= self.l[i * ld + k] * self.l[j * ld + k];
-                }
-                self.l[i * ld + j] = s / d;
-            }
-        }
-        self.logdet = logdet;
-        for (ii, &i) in self.set.iter().enumerate() {
-            self.z[ii] = c[i];
-        }
-        forward_ld(&self.l, ld, a, &mut self.z, 0);
-        self.finish(a, sigma_e2);
-    }
-
-    /// Log BF from z and logdet. (bhat = Ω_A⁻¹c_A = L⁻ᵀz is not kept: Δ_j gets its entry as
-    /// (L⁻¹e_p)ᵀz and the β draw solves L⁻ᵀ(z + σ_e ξ) once.)
-    fn finish(&mut self, a: usize, sigma_e2: f64) {
-        let q: f64 = self.z[..a].iter().map(|v| v * v).sum();
+        let q: f64 = self
+            .ord
+            .iter()
+            .zip(&self.bhat[..a])
+            .map(|(&i, b)| c[i] * b)
+            .sum();
         self.log_bf = -0.5 * self.logdet + 0.5 * a as f64 * self.ln_kappa.1 + q / (2.0 * sigma_e2);
     }
 
-    /// Adds local index j (not in the set): inserted in `set`, appended to the factor.
+    /// Adds local index j (not in the set).
     fn insert(&mut self, j: usize, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
-        let ins = self.set.binary_search(&j).unwrap_err();
-        self.set.insert(ins, j);
-        let a = self.ord.len();
-        if a == 0 {
-            self.refactor(g, m, c, kappa, sigma_e2);
-            return;
-        }
         if self.ln_kappa.0 != kappa {
             self.ln_kappa = (kappa, kappa.ln());
         }
-        let ld = self.ld;
-        // New row: L_{a,·} = L⁻¹ Ω_{A,j}, diagonal √(Ω_jj − ‖L_{a,·}‖²).
-        for (ii, &i) in self.ord.iter().enumerate() {
-            self.l[a * ld + ii] = g[i * m + j];
+        let ins = self.set.binary_search(&j).unwrap_err();
+        self.set.insert(ins, j);
+        if self.cached != j {
+            self.border(j, g, m, c, kappa);
         }
-        let (head, row) = self.l.split_at_mut(a * ld);
-        forward_ld(head, ld, a, &mut row[..a], 0);
-        let diag = g[j * m + j] + kappa;
-        let ss: f64 = row[..a].iter().map(|v| v * v).sum();
-        let d2 = diag - ss;
-        if d2.is_nan() || d2 <= 1e-10 * diag {
-            // Numerically (near) singular: rebuild from scratch.
-            self.refactor(g, m, c, kappa, sigma_e2);
-            return;
-        }
-        let d = d2.sqrt();
-        row[a] = d;
-        let tz: f64 = row[..a].iter().zip(&self.z[..a]).map(|(x, y)| x * y).sum();
-        self.z[a] = (c[j] - tz) / d;
-        self.logdet += 2.0 * d.ln();
-        self.ord.push(j);
-        self.pos[j] = a;
-        self.finish(a + 1, sigma_e2);
+        self.push(j);
+        self.finish(c, sigma_e2);
     }
 
-    /// Removes local index j (in the set): its factor row is deleted and the trailing rows are
-    /// restored by a rank-one update.
-    fn remove(&mut self, j: usize, g: &[f64], m: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
+    /// Removes local index j (in the set): M ← M − M_{·p}M_{p·}/M_pp, bhat ← bhat − M_{·p}
+    /// bhat_p/M_pp, then row and column p are replaced by the last ones (swap-remove);
+    /// log det += ln M_pp.
+    fn remove(&mut self, j: usize, c: &[f64], kappa: f64, sigma_e2: f64) {
         let si = self.set.binary_search(&j).unwrap();
         self.set.remove(si);
         let a = self.ord.len();
         let p = self.pos[j];
         let ld = self.ld;
-        // Shift rows p+1.. up by one, dropping column p; keep the dropped column in tmp.
-        let t = a - 1 - p;
-        for i in p + 1..a {
-            self.tmp[i - 1 - p] = self.l[i * ld + p];
-            let r = i * ld;
-            self.l.copy_within(r..r + p, r - ld);
-            self.l.copy_within(r + p + 1..r + i + 1, r - ld + p);
-        }
-        self.ord.remove(p);
-        for (ii, &i) in self.ord.iter().enumerate().skip(p) {
-            self.pos[i] = ii;
-        }
-        // Rank-one update of the trailing t×t block (rows/cols p..a-1): L' L'ᵀ = L Lᵀ + v vᵀ.
-        let mut ok = true;
-        for k in 0..t {
-            let kk = (p + k) * ld + p + k;
-            let lkk = self.l[kk];
-            let vk = self.tmp[k];
-            let r = (lkk * lkk + vk * vk).sqrt();
-            let cs = r / lkk;
-            let sn = vk / lkk;
-            if !(r > 0.0 && cs.is_finite()) {
-                ok = false;
-                break;
+        // M_pp = 1/s_p with κ ≤ s_p: clamp a rounded value into (0, 1/κ].
+        let mpp = self.minv[p * ld + p].clamp(f64::MIN_POSITIVE, 1.0 / kappa);
+        let inv = 1.0 / mpp;
+        self.tmp[..a].copy_from_slice(&self.minv[p * ld..p * ld + a]);
+        let bp = self.bhat[p] * inv;
+        for i in 0..a {
+            let f = self.tmp[i] * inv;
+            for (mv, u) in self.minv[i * ld..i * ld + a].iter_mut().zip(&self.tmp[..a]) {
+                *mv -= f * u;
             }
-            self.l[kk] = r;
-            for i in k + 1..t {
-                let idx = (p + i) * ld + p + k;
-                let li = (self.l[idx] + sn * self.tmp[i]) / cs;
-                self.l[idx] = li;
-                self.tmp[i] = cs * self.tmp[i] - sn * li;
+            self.bhat[i] -= self.tmp[i] * bp;
+        }
+        let last = a - 1;
+        if p != last {
+            self.minv.copy_within(last * ld..last * ld + a, p * ld);
+            for i in 0..a {
+                self.minv[i * ld + p] = self.minv[i * ld + last];
             }
+            self.minv[p * ld + p] = self.minv[last * ld + last];
+            self.bhat[p] = self.bhat[last];
+            self.ord.swap_remove(p);
+            self.pos[self.ord[p]] = p;
+        } else {
+            self.ord.pop();
         }
-        let a = a - 1;
-        if !ok || a == 0 {
-            self.refactor(g, m, c, kappa, sigma_e2);
-            return;
-        }
-        // z: rows before p are unchanged.
-        for (ii, &i) in self.ord.iter().enumerate().skip(p) {
-            self.z[ii] = c[i];
-        }
-        forward_ld(&self.l, ld, a, &mut self.z, p);
-        self.logdet = (0..a).map(|i| 2.0 * self.l[i * ld + i].ln()).sum();
-        self.finish(a, sigma_e2);
+        self.logdet += mpp.ln();
+        self.cached = usize::MAX;
+        self.finish(c, sigma_e2);
     }
 
-    /// bhat = Ω_A⁻¹c_A = L⁻ᵀz in factor order (tests).
-    #[cfg(test)]
-    fn bhat(&self) -> Vec<f64> {
-        let a = self.ord.len();
-        let mut b = self.z[..a].to_vec();
-        backward_ld(&self.l, self.ld, a, &mut b);
-        b
-    }
-
-    /// Saves the factor state (before a swap proposal).
+    /// Saves the state (before a swap proposal).
     fn save(&mut self) {
         let a = self.ord.len();
         let ld = self.ld;
         for i in 0..a {
-            self.save_l[i * ld..i * ld + i + 1].copy_from_slice(&self.l[i * ld..i * ld + i + 1]);
+            self.save_minv[i * ld..i * ld + a].copy_from_slice(&self.minv[i * ld..i * ld + a]);
         }
         self.save_ord.clear();
         self.save_ord.extend_from_slice(&self.ord);
-        self.save_z[..a].copy_from_slice(&self.z[..a]);
+        self.save_bhat[..a].copy_from_slice(&self.bhat[..a]);
         self.save_logdet = self.logdet;
         self.save_log_bf = self.log_bf;
     }
@@ -657,17 +663,14 @@ impl ActiveFactor {
     /// Restores the state saved by `save` (the caller restores `set`).
     fn restore(&mut self) {
         std::mem::swap(&mut self.ord, &mut self.save_ord);
-        let a = self.ord.len();
-        let ld = self.ld;
-        for i in 0..a {
-            self.l[i * ld..i * ld + i + 1].copy_from_slice(&self.save_l[i * ld..i * ld + i + 1]);
-        }
+        std::mem::swap(&mut self.minv, &mut self.save_minv);
+        std::mem::swap(&mut self.bhat, &mut self.save_bhat);
         for (ii, &i) in self.ord.iter().enumerate() {
             self.pos[i] = ii;
         }
-        self.z[..a].copy_from_slice(&self.save_z[..a]);
         self.logdet = self.save_logdet;
         self.log_bf = self.save_log_bf;
+        self.cached = usize::MAX;
     }
 
     /// Log Bayes-factor increment Δ_j of toggling local SNP j relative to A \ {j}
@@ -681,34 +684,70 @@ impl ActiveFactor {
         kappa: f64,
         (inv_kappa, half_inv_se2): (f64, f64),
     ) -> f64 {
-        let a = self.set.len();
-        let ld = self.ld;
         let (s, mm) = match self.set.binary_search(&j) {
             Ok(_) => {
-                // (Ω⁻¹)_jj = ‖L⁻¹ e_p‖² and bhat_j = (L⁻¹ e_p)ᵀ z, where L⁻¹ e_p is zero
-                // above position p.
+                // Relative to A \ {j}: s = 1/(Ω⁻¹)_jj and c_j − g_{A\j,j}ᵀ bhat_{A\j} = s bhat_j.
                 let p = self.pos[j];
-                let t = &mut self.tmp[..a];
-                t.iter_mut().for_each(|v| *v = 0.0);
-                t[p] = 1.0;
-                forward_ld(&self.l, ld, a, t, p);
-                let inv_jj: f64 = t[p..].iter().map(|v| v * v).sum();
-                let bhat_p: f64 = t[p..].iter().zip(&self.z[p..a]).map(|(x, y)| x * y).sum();
-                let s = 1.0 / inv_jj;
-                (s, s * bhat_p)
+                let s = 1.0 / self.minv[p * self.ld + p].clamp(f64::MIN_POSITIVE, inv_kappa);
+                (s, s * self.bhat[p])
             }
             Err(_) => {
-                let t = &mut self.tmp[..a];
-                for (ii, &i) in self.ord.iter().enumerate() {
-                    t[ii] = g[i * m + j];
-                }
-                forward_ld(&self.l, ld, a, t, 0);
-                let tt: f64 = t.iter().map(|v| v * v).sum();
-                let tz: f64 = t.iter().zip(&self.z[..a]).map(|(x, y)| x * y).sum();
-                (g[j * m + j] + kappa - tt, c[j] - tz)
+                self.border(j, g, m, c, kappa);
+                (self.schur, self.resid)
             }
         };
         -0.5 * (s * inv_kappa).ln() + mm * mm * half_inv_se2 / s
+    }
+
+    /// Draws β_A ~ N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹) into `out` (factor order) from a fresh upper
+    /// Cholesky Ω_A = UᵀU: β = U⁻¹(U⁻ᵀc_A + σ_e ξ), with ξ drawn in ascending local index and
+    /// placed at each SNP's factor position.
+    fn draw_beta(
+        &mut self,
+        g: &[f64],
+        m: usize,
+        c: &[f64],
+        kappa: f64,
+        se: f64,
+        rng: &mut ChaCha20Rng,
+    ) {
+        let a = self.ord.len();
+        let ld = self.ld;
+        for (ii, &i) in self.ord.iter().enumerate() {
+            for (jj, &j) in self.ord.iter().enumerate().skip(ii) {
+                self.w[ii * ld + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
+            }
+        }
+        cholesky_upper(&mut self.w, ld, a);
+        // z = U⁻ᵀ c_A (Uᵀ is lower: column sweeps over the rows of U).
+        let z = &mut self.y[..a];
+        for (zv, &i) in z.iter_mut().zip(&self.ord) {
+            *zv = c[i];
+        }
+        for k in 0..a {
+            let zk = z[k] / self.w[k * ld + k];
+            z[k] = zk;
+            for (zv, u) in z[k + 1..]
+                .iter_mut()
+                .zip(&self.w[k * ld + k + 1..k * ld + a])
+            {
+                *zv -= zk * u;
+            }
+        }
+        for &l in &self.set {
+            self.tmp[self.pos[l]] = std_normal(rng);
+        }
+        let x = &mut self.tmp[..a];
+        for (xv, zv) in x.iter_mut().zip(z.iter()) {
+            *xv = zv + se * *xv;
+        }
+        // β = U⁻¹ x (back substitution by rows of U).
+        for i in (0..a).rev() {
+            let row = &self.w[i * ld + i + 1..i * ld + a];
+            let s: f64 = row.iter().zip(&x[i + 1..]).map(|(u, b)| u * b).sum();
+            x[i] = (x[i] - s) / self.w[i * ld + i];
+        }
+        self.cached = usize::MAX;
     }
 }
 
@@ -1139,10 +1178,11 @@ impl<'a> Sampler<'a> {
             ch.sc_range = panel;
         }
         ch.c[..m].copy_from_slice(&ch.sc[range.clone()]);
+        // Row k of the symmetric Gram (contiguous) rather than column k.
         for &k in &ch.active[b] {
             let bk = ch.beta[range.start + k];
-            for l in 0..m {
-                ch.c[l] += g[l * m + k] * bk;
+            for (cl, gl) in ch.c[..m].iter_mut().zip(&g[k * m..k * m + m]) {
+                *cl += gl * bk;
             }
         }
         for l in 0..m {
@@ -1192,7 +1232,7 @@ impl<'a> Sampler<'a> {
                 }
                 let was = ch.fac.set.binary_search(&l).is_ok();
                 match (was, on) {
-                    (true, false) => ch.fac.remove(l, g, m, c, kappa, se2),
+                    (true, false) => ch.fac.remove(l, c, kappa, se2),
                     (false, true) => ch.fac.insert(l, g, m, c, kappa, se2),
                     _ => {}
                 }
@@ -1240,7 +1280,7 @@ impl<'a> Sampler<'a> {
                 let old_bf = ch.fac.log_bf;
                 let old_set_j = jl;
                 ch.fac.save();
-                ch.fac.remove(jl, g, m, c, kappa, se2);
+                ch.fac.remove(jl, c, kappa, se2);
                 ch.fac.insert(kl, g, m, c, kappa, se2);
                 let log_alpha = ch.eta[range.start + kl] - ch.eta[range.start + jl] + ch.fac.log_bf
                     - old_bf
@@ -1267,16 +1307,8 @@ impl<'a> Sampler<'a> {
         }
         if a > 0 {
             let se = se2.sqrt();
-            // ξ is drawn in ascending j and placed at each SNP's factor position; in factor order
-            // β_A = Ω_A⁻¹c_A + σ_e L⁻ᵀξ = L⁻ᵀ(z + σ_e ξ) ~ N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹).
             let fac = &mut ch.fac;
-            for &l in &fac.set {
-                fac.tmp[fac.pos[l]] = std_normal(rng);
-            }
-            for (t, z) in fac.tmp[..a].iter_mut().zip(&fac.z[..a]) {
-                *t = z + se * *t;
-            }
-            backward_ld(&fac.l, fac.ld, a, &mut fac.tmp);
+            fac.draw_beta(g, m, c, kappa, se, rng);
             for (k, &l) in fac.ord.iter().enumerate() {
                 ch.beta[range.start + l] = fac.tmp[k];
                 ch.delta[range.start + l] = true;
@@ -2085,10 +2117,71 @@ mod tests {
         assert!((mean - want).abs() < 0.01 * want, "{mean} vs {want}");
     }
 
-    /// The incrementally maintained factor (insert = append a row, remove = delete a row plus a
-    /// rank-one update, swap save/restore) matches a from-scratch refactor in the same factor
-    /// order, and the order-free quantities (logdet, log BF, bhat per SNP, Δ_j) match a refactor
-    /// of the sorted set, for random SPD Gram blocks and random insert/remove sequences.
+    /// Log BF of an active set and its bhat (ascending order), from a dense Cholesky of
+    /// Ω_A = G_AA + κI built from scratch: the independent reference for `ActiveFactor`.
+    fn dense_log_bf(
+        g: &[f64],
+        m: usize,
+        c: &[f64],
+        set: &[usize],
+        kappa: f64,
+        se2: f64,
+    ) -> (f64, Vec<f64>) {
+        let a = set.len();
+        if a == 0 {
+            return (0.0, Vec::new());
+        }
+        let mut om = vec![0.0; a * a];
+        for (ii, &i) in set.iter().enumerate() {
+            for (jj, &j) in set.iter().enumerate() {
+                om[ii * a + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
+            }
+        }
+        let logdet = cholesky(&mut om, a);
+        let mut z: Vec<f64> = set.iter().map(|&i| c[i]).collect();
+        forward(&om, a, &mut z);
+        let q: f64 = z.iter().map(|v| v * v).sum();
+        backward(&om, a, &mut z);
+        (
+            -0.5 * logdet + 0.5 * a as f64 * kappa.ln() + q / (2.0 * se2),
+            z,
+        )
+    }
+
+    /// Random SPD Gram block with AR(1)-like LD (rho) and a random score vector.
+    fn random_block(
+        rng: &mut rand_chacha::ChaCha20Rng,
+        m: usize,
+        n: usize,
+        rho: f64,
+    ) -> (Vec<f64>, Vec<f64>) {
+        use rand::RngExt;
+        let mut x = vec![0.0; n * m];
+        for j in 0..m {
+            for i in 0..n {
+                let z: f64 = rng.random::<f64>() - 0.5;
+                x[j * n + i] = if j == 0 {
+                    z
+                } else {
+                    rho * x[(j - 1) * n + i] + z
+                };
+            }
+        }
+        let mut g = vec![0.0; m * m];
+        for a in 0..m {
+            for b in 0..m {
+                g[a * m + b] = (0..n).map(|i| x[a * n + i] * x[b * n + i]).sum();
+            }
+        }
+        let c: Vec<f64> = (0..m).map(|_| 4.0 * (rng.random::<f64>() - 0.5)).collect();
+        (g, c)
+    }
+
+    /// The incrementally maintained state (inclusion = bordering, exclusion = rank-one downdate
+    /// plus swap-remove, swap save/restore) agrees with a dense Cholesky of the current set
+    /// built from scratch: log det, log BF, bhat per SNP, and every Δ_j equals
+    /// logBF(A ∪ j) − logBF(A \ j) computed densely. Random SPD blocks with LD up to ρ = 0.85
+    /// and κ from 0.01 to 3, 400 random inserts/removes/rejected swaps each.
     #[test]
     fn incremental_factor_matches_refactor() {
         use rand::{RngExt, SeedableRng};
@@ -2104,50 +2197,32 @@ mod tests {
         for trial in 0..12 {
             let m = 5 + trial * 4;
             let n = m + 10 + trial * 3;
-            // Columns with AR(1)-like LD (stronger in later trials).
-            let rho = 0.3 + 0.05 * trial as f64;
-            let mut x = vec![0.0; n * m];
-            for j in 0..m {
-                for i in 0..n {
-                    let z: f64 = rng.random::<f64>() - 0.5;
-                    x[j * n + i] = if j == 0 {
-                        z
-                    } else {
-                        rho * x[(j - 1) * n + i] + z
-                    };
-                }
-            }
-            let mut g = vec![0.0; m * m];
-            for a in 0..m {
-                for b in 0..m {
-                    g[a * m + b] = (0..n).map(|i| x[a * n + i] * x[b * n + i]).sum();
-                }
-            }
-            let c: Vec<f64> = (0..m).map(|_| 4.0 * (rng.random::<f64>() - 0.5)).collect();
+            let (g, c) = random_block(&mut rng, m, n, 0.3 + 0.05 * trial as f64);
             let kappa = 10f64.powf(-2.0 + 2.5 * rng.random::<f64>());
             let se2 = 0.2 + rng.random::<f64>();
+            let consts = (1.0 / kappa, 0.5 / se2);
             let mut f = ActiveFactor::new(m + 3);
             // Start from a random set, as at the start of a block update.
             f.set = (0..m).filter(|_| rng.random::<f64>() < 0.3).collect();
             f.refactor(&g, m, &c, kappa, se2);
-            let mut r1 = ActiveFactor::new(m + 3);
-            let mut r2 = ActiveFactor::new(m + 3);
             for step in 0..400 {
                 let l = rng.random_range(0..m);
                 let member = f.set.binary_search(&l).is_ok();
+                // Δ_l first, as in the scan (an inclusion then reuses its bordering).
+                let _ = f.delta(&g, m, &c, l, kappa, consts);
                 if step % 7 == 3 && member && f.set.len() < m {
                     // Swap proposal: remove l, add an outside k, then restore (a rejection).
                     let k = (0..m).find(|k| f.set.binary_search(k).is_err()).unwrap();
                     let (bf0, ld0) = (f.log_bf, f.logdet);
                     let set0 = f.set.clone();
                     f.save();
-                    f.remove(l, &g, m, &c, kappa, se2);
+                    f.remove(l, &c, kappa, se2);
                     f.insert(k, &g, m, &c, kappa, se2);
                     f.set = set0;
                     f.restore();
                     assert_eq!((f.log_bf, f.logdet), (bf0, ld0));
                 } else if member {
-                    f.remove(l, &g, m, &c, kappa, se2);
+                    f.remove(l, &c, kappa, se2);
                 } else {
                     f.insert(l, &g, m, &c, kappa, se2);
                 }
@@ -2156,45 +2231,97 @@ mod tests {
                 let mut sorted = f.ord.clone();
                 sorted.sort_unstable();
                 assert_eq!(sorted, f.set);
-                if a == 0 {
-                    assert_eq!((f.log_bf, f.logdet), (0.0, 0.0));
-                    continue;
+                for (k, &i) in f.ord.iter().enumerate() {
+                    assert_eq!(f.pos[i], k);
                 }
-                // Same factor order from scratch: L, z, bhat elementwise.
-                r2.set.clear();
-                r2.set.extend_from_slice(&f.ord);
-                r2.refactor(&g, m, &c, kappa, se2);
-                let ld = f.ld;
-                let lower = |h: &ActiveFactor| -> Vec<f64> {
-                    (0..a)
-                        .flat_map(|i| h.l[i * ld..i * ld + i + 1].to_vec())
-                        .collect()
-                };
-                let mut e = rel(&lower(&f), &lower(&r2));
-                e = e.max(rel(&f.z[..a], &r2.z[..a]));
-                e = e.max(rel(&f.bhat(), &r2.bhat()));
-                // Sorted set from scratch: logdet, log BF, bhat per SNP, Δ_j for every j.
-                r1.set.clear();
-                r1.set.extend_from_slice(&f.set);
-                r1.refactor(&g, m, &c, kappa, se2);
-                e = e.max(rel(&[f.logdet], &[r1.logdet]));
-                e = e.max(rel(&[f.log_bf], &[r1.log_bf]));
-                let (fb, rb) = (f.bhat(), r1.bhat());
-                let bh: Vec<f64> = f.set.iter().map(|&j| fb[f.pos[j]]).collect();
-                e = e.max(rel(&bh, &rb));
-                let consts = (1.0 / kappa, 0.5 / se2);
+                let (bf, bhat) = dense_log_bf(&g, m, &c, &f.set, kappa, se2);
+                let mut e = rel(&[f.log_bf], &[bf]);
+                let fb: Vec<f64> = f.set.iter().map(|&j| f.bhat[f.pos[j]]).collect();
+                e = e.max(rel(&fb, &bhat));
                 for j in 0..m {
                     let d1 = f.delta(&g, m, &c, j, kappa, consts);
-                    let d2 = r1.delta(&g, m, &c, j, kappa, consts);
+                    let mut with: Vec<usize> = f.set.clone();
+                    let mut without = f.set.clone();
+                    match f.set.binary_search(&j) {
+                        Ok(i) => {
+                            without.remove(i);
+                        }
+                        Err(i) => with.insert(i, j),
+                    }
+                    let d2 = dense_log_bf(&g, m, &c, &with, kappa, se2).0
+                        - dense_log_bf(&g, m, &c, &without, kappa, se2).0;
                     e = e.max((d1 - d2).abs() / d2.abs().max(1.0));
                 }
                 assert!(
-                    e < 1e-10,
+                    e < 1e-9,
                     "trial {trial} step {step} (a = {a}): rel. error {e:e}"
                 );
                 worst = worst.max(e);
             }
         }
         eprintln!("incremental factor: worst relative error {worst:e}");
+    }
+
+    /// `draw_beta` draws from N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹): the sample mean and covariance of 40,000
+    /// draws match the dense bhat and σ_e²Ω_A⁻¹ (mean within 5 SE; covariance within 5 SE of
+    /// each entry's Wishart sd).
+    #[test]
+    fn draw_beta_matches_the_conditional_posterior() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let m = 9;
+        let (g, c) = random_block(&mut rng, m, 20, 0.7);
+        let (kappa, se2) = (0.5, 0.8);
+        let mut f = ActiveFactor::new(m);
+        // A set reached by inclusions and one exclusion, so factor order ≠ ascending order.
+        f.refactor(&g, m, &c, kappa, se2);
+        for j in [6, 1, 4, 8, 2] {
+            f.insert(j, &g, m, &c, kappa, se2);
+        }
+        f.remove(4, &c, kappa, se2);
+        let set = f.set.clone();
+        let a = set.len();
+        let (_, bhat) = dense_log_bf(&g, m, &c, &set, kappa, se2);
+        // Dense σ_e² Ω_A⁻¹ by solving unit vectors.
+        let mut om = vec![0.0; a * a];
+        for (ii, &i) in set.iter().enumerate() {
+            for (jj, &j) in set.iter().enumerate() {
+                om[ii * a + jj] = g[i * m + j] + if ii == jj { kappa } else { 0.0 };
+            }
+        }
+        cholesky(&mut om, a);
+        let mut cov = vec![0.0; a * a];
+        for k in 0..a {
+            let mut e = vec![0.0; a];
+            e[k] = 1.0;
+            forward(&om, a, &mut e);
+            backward(&om, a, &mut e);
+            for i in 0..a {
+                cov[i * a + k] = se2 * e[i];
+            }
+        }
+        let draws = 40_000;
+        let mut sum = vec![0.0; a];
+        let mut sxy = vec![0.0; a * a];
+        for _ in 0..draws {
+            f.draw_beta(&g, m, &c, kappa, se2.sqrt(), &mut rng);
+            let b: Vec<f64> = set.iter().map(|&j| f.tmp[f.pos[j]]).collect();
+            for i in 0..a {
+                sum[i] += b[i];
+                for k in 0..a {
+                    sxy[i * a + k] += (b[i] - bhat[i]) * (b[k] - bhat[k]);
+                }
+            }
+        }
+        let nd = draws as f64;
+        for i in 0..a {
+            let se = (cov[i * a + i] / nd).sqrt();
+            assert!((sum[i] / nd - bhat[i]).abs() < 5.0 * se, "mean {i}");
+            for k in 0..a {
+                let v = cov[i * a + k];
+                let sd = ((v * v + cov[i * a + i] * cov[k * a + k]) / nd).sqrt();
+                assert!((sxy[i * a + k] / nd - v).abs() < 5.0 * sd, "cov {i},{k}");
+            }
+        }
     }
 }
