@@ -556,6 +556,8 @@ impl ActiveFactor {
         }
         self.ord.clear();
         self.logdet = 0.0;
+        // A bordering cached by `delta` belongs to the previous state (or block).
+        self.cached = usize::MAX;
         self.inset.iter_mut().for_each(|f| *f = false);
         for &j in &self.set {
             self.inset[j] = true;
