@@ -305,25 +305,6 @@ pub const TRACE_NAMES: [&str; 9] = [
     "loglik",
 ];
 
-#[inline]
-fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
-#[inline]
-fn expit(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
 /// Scan log-odds of δ_j = 1 while the block's active set is empty: prior log-odds η_j, the
 /// gate's ψ_b, and the empty-set Bayes factor d0_j + c_j²·h0_j (see `Chain::d0`).
 #[inline(always)]
@@ -337,23 +318,47 @@ fn uniform(rng: &mut ChaCha20Rng) -> f64 {
     ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
-/// A Bernoulli(p) draw, `u < p` for u uniform on (0, 1) at 2⁻⁶⁴ resolution, reading one 32-bit
-/// word and a second only when the first does not settle the comparison (probability 2⁻³²
-/// per draw), so the scan's decisions cost half the generator output of a 64-bit uniform.
+/// Unused random bits of a chain's stream, handed out eight at a time (see [`bernoulli`]).
+#[derive(Debug, Clone, Default)]
+struct BitPool {
+    word: u64,
+    left: u32,
+}
+
+impl BitPool {
+    /// The next eight bits, low byte of the pooled word first; a new word when it runs out.
+    #[inline]
+    fn byte(&mut self, rng: &mut ChaCha20Rng) -> u64 {
+        if self.left == 0 {
+            self.word = rng.next_u64();
+            self.left = 64;
+        }
+        let b = self.word & 0xff;
+        self.word >>= 8;
+        self.left -= 8;
+        b
+    }
+}
+
+/// An exact Bernoulli(p) draw: u < p for u uniform on (0, 1), with u's base-256 digits read
+/// lazily from the chain's bit pool, so a decision costs one byte of generator output unless
+/// p falls in the first digit's interval (probability 1/256), where the next digit is read.
 ///
-/// With u·2³² = hi + (lo + ½)·2⁻³² and t = p·2³² (exact): hi + 1 ≤ t ⇒ u < p; hi ≥ t ⇒ u > p;
-/// otherwise hi = ⌊t⌋ and u < p ⟺ (lo + ½)·2⁻³² < t − hi, where t − hi is exact.
+/// With t = 256·p (exact) and the next digit d: d + 1 ≤ t ⇒ u < p; d ≥ t ⇒ u > p; otherwise
+/// d = ⌊t⌋ and the comparison continues on t ← 256·(t − d) (exact), which ends once t's
+/// fraction is spent. The scan makes one such decision per SNP per sweep.
 #[inline]
-fn bernoulli(rng: &mut ChaCha20Rng, p: f64) -> bool {
-    const TWO32: f64 = 4294967296.0;
-    let t = p * TWO32;
-    let hi = rng.next_u32() as f64;
-    if hi + 1.0 <= t {
-        true
-    } else if hi >= t {
-        false
-    } else {
-        (rng.next_u32() as f64 + 0.5) * (1.0 / TWO32) < t - hi
+fn bernoulli(rng: &mut ChaCha20Rng, bits: &mut BitPool, p: f64) -> bool {
+    let mut t = p * 256.0;
+    loop {
+        let d = bits.byte(rng) as f64;
+        if d + 1.0 <= t {
+            return true;
+        }
+        if d >= t {
+            return false;
+        }
+        t = (t - d) * 256.0;
     }
 }
 
@@ -616,7 +621,7 @@ impl ActiveFactor {
         }
         self.minv[a * ld + a] = inv_s;
         self.bhat[a] = e;
-        self.logdet += self.schur.ln();
+        self.logdet += vmath::ln(self.schur);
         self.ord.push(j);
         self.pos[j] = a;
         self.cached = usize::MAX;
@@ -689,7 +694,7 @@ impl ActiveFactor {
         } else {
             self.ord.pop();
         }
-        self.logdet += mpp.ln();
+        self.logdet += vmath::ln(mpp);
         self.cached = usize::MAX;
         self.finish(c, sigma_e2);
     }
@@ -751,7 +756,7 @@ impl ActiveFactor {
                 (self.schur, self.resid)
             }
         };
-        -0.5 * (s * inv_kappa).ln() + mm * mm * half_inv_se2 / s
+        -0.5 * vmath::ln(s * inv_kappa) + mm * mm * half_inv_se2 / s
     }
 
     /// Draws β_A ~ N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹) into `tmp[..a]` (factor order) from a fresh upper
@@ -823,6 +828,8 @@ struct Chain {
     log_pi_b: f64,
     /// Active sets per block (local indices).
     active: Vec<Vec<usize>>,
+    /// Bits of the chain's stream not yet used by the scan's decisions.
+    bits: BitPool,
     // scratch
     c: Vec<f64>,
     fac: ActiveFactor,
@@ -1009,7 +1016,7 @@ impl<'a> Sampler<'a> {
 
     /// log π_b = −(1 − expit θ_b)·log B′ (MODEL.md §3).
     fn log_pi_b(&self, theta_b: f64) -> f64 {
-        -(1.0 - expit(theta_b)) * self.n_blocks_eff().ln()
+        -(1.0 - vmath::expit(theta_b)) * self.n_blocks_eff().ln()
     }
 
     /// Makes `lin_cur`/`sblk_cur` hold the logistic pass of the current hyperparameters.
@@ -1032,7 +1039,7 @@ impl<'a> Sampler<'a> {
         let p = self.prob.red.p;
         match self.spec.prior {
             SnpPrior::Bslmm => {
-                let log_pi = -(1.0 - expit(ch.hyper[0])) * (p as f64).ln();
+                let log_pi = -(1.0 - vmath::expit(ch.hyper[0])) * (p as f64).ln();
                 let lo = log_pi - (-log_pi.exp()).ln_1p();
                 ch.eta.iter_mut().for_each(|e| *e = lo);
             }
@@ -1063,11 +1070,11 @@ impl<'a> Sampler<'a> {
     /// logistic prior `lin` and `sblk` are [`Self::logistic_pass`] of `hyper`.
     fn hyper_target(&self, ch: &Chain, hyper: &[f64], lin: &[f64], sblk: &[f64]) -> f64 {
         let p = self.prob.red.p;
-        let lp_logistic = |t: f64| -softplus(t) - softplus(-t);
+        let lp_logistic = |t: f64| -vmath::softplus(t) - vmath::softplus(-t);
         let n_on = |b: usize| ch.active[b].len();
         match self.spec.prior {
             SnpPrior::Bslmm => {
-                let log_pi = -(1.0 - expit(hyper[0])) * (p as f64).ln();
+                let log_pi = -(1.0 - vmath::expit(hyper[0])) * (p as f64).ln();
                 let log_1m = (-log_pi.exp()).ln_1p();
                 let s = (0..self.prob.blocks.len()).map(n_on).sum::<usize>() as f64;
                 lp_logistic(hyper[0]) + s * log_pi + (p as f64 - s) * log_1m
@@ -1165,6 +1172,7 @@ impl<'a> Sampler<'a> {
             active: (0..self.prob.blocks.len())
                 .map(|_| Vec::with_capacity(self.max_block))
                 .collect(),
+            bits: BitPool::default(),
             c: vec![0.0; self.max_block],
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
@@ -1273,16 +1281,16 @@ impl<'a> Sampler<'a> {
                     if pre {
                         ch.pbuf[l]
                     } else {
-                        expit(empty_set_log_odds(
+                        vmath::expit(empty_set_log_odds(
                             ch.eta[j], psi_b, ch.d0[j], c[l], ch.h0[j],
                         ))
                     }
                 } else {
                     let d = ch.fac.delta(g, m, c, l, kappa, scan_consts);
                     let alone = matches!(ch.fac.set.as_slice(), [only] if *only == l);
-                    expit(ch.eta[j] + if alone { psi_b } else { 0.0 } + d)
+                    vmath::expit(ch.eta[j] + if alone { psi_b } else { 0.0 } + d)
                 };
-                let on = bernoulli(rng, prob_on);
+                let on = bernoulli(rng, &mut ch.bits, prob_on);
                 if let Some(rb) = rb.as_deref_mut() {
                     rb[j] += prob_on * inv_reps;
                 }
@@ -1852,7 +1860,7 @@ impl<'a> Sampler<'a> {
         let loglik =
             -0.5 * ne * (2.0 * std::f64::consts::PI * ch.sigma_e2).ln() - rss / (2.0 * ch.sigma_e2);
         let pi = match self.spec.prior {
-            SnpPrior::Bslmm => (-(1.0 - expit(ch.hyper[0])) * (red.p as f64).ln()).exp(),
+            SnpPrior::Bslmm => (-(1.0 - vmath::expit(ch.hyper[0])) * (red.p as f64).ln()).exp(),
             _ if self.spec.gate => ch.log_pi_b.exp(),
             SnpPrior::Logistic | SnpPrior::Probit => {
                 ch.eta.iter().map(|&e| vmath::expit(e)).sum::<f64>() / red.p as f64
@@ -1956,7 +1964,7 @@ impl<'a> Sampler<'a> {
             for j in r.clone() {
                 let pi = match self.spec.prior {
                     SnpPrior::Probit => normal::cdf(self.lin(&ch.hyper, j, 0)),
-                    _ => expit(ch.eta[j]),
+                    _ => vmath::expit(ch.eta[j]),
                 };
                 let on = uniform(rng) < pi && gate_on;
                 ch.delta[j] = on;
@@ -2163,41 +2171,62 @@ mod tests {
         assert!((mean - want).abs() < 0.01 * want, "{mean} vs {want}");
     }
 
-    /// `bernoulli` reads one word when it settles the comparison and two otherwise, and in the
-    /// two-word case decides by the exact comparison of u = (hi + (lo + ½)·2⁻³²)·2⁻³² with p;
-    /// its frequency at p = 0.3 over 10⁶ draws is within 5 SE.
+    /// `bernoulli` against an independent reference: p's base-256 digits from the exact integer
+    /// ⌊p·2⁶⁴⌋, u's digits from the same stream's words (low byte first); the decision is
+    /// u < p at the first digit where they differ, after reading exactly that many bytes. Also
+    /// p at digit boundaries, p = 0 and 1, and the frequency at p = 0.3 over 10⁶ draws (5 SE).
     #[test]
-    fn bernoulli_is_exact_and_reads_one_word_when_it_can() {
-        use rand::{Rng, SeedableRng};
-        let two32 = 4294967296.0f64;
+    fn bernoulli_is_exact_and_reads_one_byte_when_it_can() {
+        use rand::{Rng, RngExt, SeedableRng};
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(17);
-        for _ in 0..1000 {
-            // Clear cases: p far from the first word's interval consumes one word.
+        let mut pgen = rand_chacha::ChaCha20Rng::seed_from_u64(18);
+        let mut digits_read = [0usize; 3];
+        for case in 0..20_000 {
+            // Mostly random p ≥ 2⁻¹¹ (so p·2⁶⁴ is an integer); every fourth case puts p on or
+            // next to the boundary of u's own first digit, forcing a second or third digit.
             let mut peek = rng.clone();
-            let hi = peek.next_u32() as f64;
-            let (p_on, p_off) = ((hi + 1.5) / two32, (hi - 0.5).max(0.0) / two32);
-            let mut a = rng.clone();
-            assert!(bernoulli(&mut a, p_on.min(1.0)));
-            assert_eq!(a.next_u32(), peek.clone().next_u32());
-            let mut b = rng.clone();
-            assert!(!bernoulli(&mut b, p_off));
-            assert_eq!(b.next_u32(), peek.clone().next_u32());
-            // Ambiguous case: p = (hi + ¼)/2³² needs the second word, and u < p ⟺ lo + ½ < 2³⁰.
-            let lo = peek.next_u32();
-            let mut c = rng.clone();
+            let word = peek.next_u64();
+            let u_digits: Vec<u64> = (0..8).map(|i| (word >> (8 * i)) & 0xff).collect();
+            let p: f64 = match case % 4 {
+                0 => {
+                    let prefix = (u_digits[0] * 256 + u_digits[1]) as f64;
+                    (prefix + [0.0, 0.5, 1.0][case / 4 % 3]) / 65536.0
+                }
+                _ => pgen.random_range(0.0005..1.0),
+            };
+            let pint = (p * 2f64.powi(64)) as u128;
+            assert_eq!(pint as f64, p * 2f64.powi(64), "p·2⁶⁴ must be exact");
+            let p_digits: Vec<u64> = (0..8)
+                .map(|i| (pint >> (8 * (7 - i)) & 0xff) as u64)
+                .collect();
+            // Digit k settles it: the first where u and p differ, or where they agree and p's
+            // remaining digits are all zero (then u ≥ p whatever follows).
+            let rest_zero = |i: usize| p_digits[i + 1..].iter().all(|&d| d == 0);
+            let Some(k) = (0..8).find(|&i| u_digits[i] != p_digits[i] || rest_zero(i)) else {
+                continue;
+            };
+            let mut bits = BitPool::default();
+            let mut r = rng.clone();
+            let got = bernoulli(&mut r, &mut bits, p);
+            assert_eq!(got, u_digits[k] < p_digits[k], "case {case}: p = {p}");
             assert_eq!(
-                bernoulli(&mut c, (hi + 0.25) / two32),
-                (lo as f64 + 0.5) < two32 / 4.0
+                64 - bits.left as usize,
+                8 * (k + 1),
+                "case {case}: bytes read"
             );
-            assert_eq!(c.next_u32(), peek.next_u32());
-            rng.next_u32();
+            digits_read[k.min(2)] += 1;
+            rng.next_u64();
         }
+        assert!(digits_read.iter().all(|&n| n > 100), "{digits_read:?}");
+        let mut bits = BitPool::default();
         let draws = 1_000_000;
-        let on = (0..draws).filter(|_| bernoulli(&mut rng, 0.3)).count() as f64;
+        let on = (0..draws)
+            .filter(|_| bernoulli(&mut rng, &mut bits, 0.3))
+            .count() as f64;
         let se = (0.3 * 0.7 / draws as f64).sqrt();
         assert!((on / draws as f64 - 0.3).abs() < 5.0 * se);
-        assert!(!bernoulli(&mut rng, 0.0));
-        assert!(bernoulli(&mut rng, 1.0));
+        assert!(!bernoulli(&mut rng, &mut bits, 0.0));
+        assert!(bernoulli(&mut rng, &mut bits, 1.0));
     }
 
     /// Log BF of an active set and its bhat (ascending order), from a dense Cholesky of
