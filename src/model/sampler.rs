@@ -997,7 +997,7 @@ impl<'a> Sampler<'a> {
         } else {
             vmath::softplus_into(lin, sp);
             for (sb, r) in sblk.iter_mut().zip(self.prob.blocks) {
-                *sb = sp[r.clone()].iter().sum();
+                *sb = vmath::sum8(&sp[r.clone()]);
             }
         }
         if self.spec.gate {
