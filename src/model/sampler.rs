@@ -349,6 +349,10 @@ impl BitPool {
 /// fraction is spent. The scan makes one such decision per SNP per sweep.
 #[inline]
 fn bernoulli(rng: &mut ChaCha20Rng, bits: &mut BitPool, p: f64) -> bool {
+    if p.is_nan() {
+        // Neither comparison below could ever settle: "off", as `u < NaN` is false.
+        return false;
+    }
     let mut t = p * 256.0;
     loop {
         let d = bits.byte(rng) as f64;
@@ -2227,6 +2231,9 @@ mod tests {
         assert!((on / draws as f64 - 0.3).abs() < 5.0 * se);
         assert!(!bernoulli(&mut rng, &mut bits, 0.0));
         assert!(bernoulli(&mut rng, &mut bits, 1.0));
+        assert!(!bernoulli(&mut rng, &mut bits, f64::NAN), "a NaN probability must not hang");
+        assert!(bernoulli(&mut rng, &mut bits, 1.0 + 1e-12));
+        assert!(!bernoulli(&mut rng, &mut bits, -1e-12));
     }
 
     /// Log BF of an active set and its bhat (ascending order), from a dense Cholesky of
