@@ -2231,7 +2231,10 @@ mod tests {
         assert!((on / draws as f64 - 0.3).abs() < 5.0 * se);
         assert!(!bernoulli(&mut rng, &mut bits, 0.0));
         assert!(bernoulli(&mut rng, &mut bits, 1.0));
-        assert!(!bernoulli(&mut rng, &mut bits, f64::NAN), "a NaN probability must not hang");
+        assert!(
+            !bernoulli(&mut rng, &mut bits, f64::NAN),
+            "a NaN probability must not hang"
+        );
         assert!(bernoulli(&mut rng, &mut bits, 1.0 + 1e-12));
         assert!(!bernoulli(&mut rng, &mut bits, -1e-12));
     }
