@@ -572,6 +572,20 @@ mod tests {
         }
     }
 
+    /// A `Reduced` holding only X̃ (r × p), for the score-kernel tests.
+    fn design_only(xt: Vec<f64>, r: usize, p: usize) -> Reduced {
+        Reduced {
+            r,
+            p,
+            xt,
+            yt: vec![0.0; r],
+            lambda: vec![1.0; r],
+            d: vec![1.0; r],
+            rss_perp: 0.0,
+            yy: 0.0,
+        }
+    }
+
     /// The lockstep score kernel, for 2, 3 and 4 residuals, gives every score bit for bit as
     /// [`dot`] does (lengths around the 8-lane chunk and a realistic rank).
     #[test]
@@ -579,16 +593,7 @@ mod tests {
         fn check<const R: usize>(n: usize) {
             let p = 6;
             let xt: Vec<f64> = (0..n * p).map(|i| ((i * 7 + 3) as f64).sin()).collect();
-            let red = Reduced {
-                r: n,
-                p,
-                xt,
-                yt: vec![0.0; n],
-                lambda: vec![1.0; n],
-                d: vec![1.0; n],
-                rss_perp: 0.0,
-                yy: 0.0,
-            };
+            let red = design_only(xt, n, p);
             let rs: Vec<Vec<f64>> = (0..R)
                 .map(|k| (0..n).map(|i| ((i + 11 * k) as f64 * 0.37).cos()).collect())
                 .collect();
@@ -635,16 +640,7 @@ mod tests {
                 (rng.random::<f64>() - 0.5) * 10f64.powi(rng.random_range(-3..4))
             };
             let xt: Vec<f64> = (0..n * p).map(|_| val(rng)).collect();
-            let red = Reduced {
-                r: n,
-                p,
-                xt,
-                yt: vec![0.0; n],
-                lambda: vec![1.0; n],
-                d: vec![1.0; n],
-                rss_perp: 0.0,
-                yy: 0.0,
-            };
+            let red = design_only(xt, n, p);
             let rs: Vec<Vec<f64>> = (0..R).map(|_| (0..n).map(|_| val(rng)).collect()).collect();
             for _ in 0..20 {
                 let m = rng.random_range(1..12usize);
