@@ -399,7 +399,7 @@ mod x86 {
         xt: &[f64],
         r: usize,
         start: usize,
-        outs: [&mut [f64]; R],
+        mut outs: [&mut [f64]; R],
         rs: [&[f64]; R],
     ) {
         assert!(enabled(), "AVX-512 kernel called on a CPU without it");
@@ -412,28 +412,26 @@ mod x86 {
             let j0 = start + l;
             // SAFETY: the CPU has AVX-512F (`enabled`), and the asserts above keep columns
             // j0..j0+take (each r long) inside `xt` and every residual at least r long.
-            let s = unsafe {
+            unsafe {
                 match take {
-                    4 => pad(block::<4, R>(xt, r, j0, rs)),
-                    3 => pad(block::<3, R>(xt, r, j0, rs)),
-                    2 => pad(block::<2, R>(xt, r, j0, rs)),
-                    _ => pad(block::<1, R>(xt, r, j0, rs)),
-                }
-            };
-            for c in 0..take {
-                for k in 0..R {
-                    outs[k][l + c] = s[c][k];
+                    4 => put(&mut outs, l, block::<4, R>(xt, r, j0, rs)),
+                    3 => put(&mut outs, l, block::<3, R>(xt, r, j0, rs)),
+                    2 => put(&mut outs, l, block::<2, R>(xt, r, j0, rs)),
+                    _ => put(&mut outs, l, block::<1, R>(xt, r, j0, rs)),
                 }
             }
             l += take;
         }
     }
 
+    /// `outs[k][l + c] = s[c][k]`: one register block's scores into the panels.
     #[inline(always)]
-    fn pad<const N: usize, const R: usize>(s: [[f64; R]; N]) -> [[f64; R]; C] {
-        let mut out = [[0.0; R]; C];
-        out[..N].copy_from_slice(&s);
-        out
+    fn put<const N: usize, const R: usize>(outs: &mut [&mut [f64]; R], l: usize, s: [[f64; R]; N]) {
+        for (c, sc) in s.iter().enumerate() {
+            for (o, &v) in outs.iter_mut().zip(sc) {
+                o[l + c] = v;
+            }
+        }
     }
 
     /// Scores of columns `j0..j0+N` against the R residuals.

@@ -808,15 +808,12 @@ fn lockstep_chains_equal_chains_run_alone() {
     }
 }
 
-// Last re-pinned for the O(a²) active-set factor updates (`ActiveFactor::insert`/`remove`: a row
-// appended on inclusion, a row deleted plus a rank-one update on exclusion, swap rejections
-// restored from a saved copy, factor kept in insertion order; β_A solved as L⁻ᵀ(z + σ_e ξ)).
-// Same draw order and the same exact conditionals; only the floating-point operations differ,
-// so values move in the last bits (and chains may diverge from there). Before re-pinning, `cargo test --release --lib sampler` passed
-// (exact enumeration, Geweke, reductions, lockstep) and the 200-sweep PIPs of
-// `pip_dump_200_sweeps` moved by at most 0.039 / 0.039 / 0.081 (BSLMM / bsBSLMM / BayesC),
-// below the seed-to-seed spread of the same run (0.083 / 0.080 / 0.200).
-// Previously: the vectorized probit log-odds (vmath::probit_log_odds).
+// Last re-pinned when the scan's inclusion decision began reading one byte of the chain's stream
+// per SNP (`bernoulli` on a `BitPool`) instead of a 32-bit word: the same exact conditionals, a
+// different use of the random stream, so the chain paths differ. Before re-pinning, every other
+// test of `cargo test --release --lib` passed (exact enumeration, Geweke, quadratures,
+// reductions, lockstep), and SBC (`sbc_bsbslmm`) gave all p > 0.05.
+// Previously: the M = Ω_A⁻¹ active-set state; before that, the O(a²) factor updates.
 const GOLDEN: &str = "1a379467107cdf2f6214c8ddb36c295b3ec3626246dc686ea8e814d1d60a2da1";
 
 /// MODEL.md §7.4: Geweke's joint-distribution test for each model (n = 30, p = 8, two blocks,
