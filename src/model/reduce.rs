@@ -368,16 +368,20 @@ fn panel_scores_multi_portable<const R: usize>(
 /// It is bit-identical to the portable kernel, so the choice never changes a result: lane `l` of
 /// a column's accumulator still sums the products of elements `i ≡ l (mod 8)` in ascending `i`
 /// with fused multiply-adds (one 8-lane `zmm` register is exactly the two `ymm` halves of the
-/// portable code), the tail goes to the same lanes in the same order, and the lanes are combined
-/// by the same [`reduce_lanes`]. What changes is register blocking: AVX-512's 32 registers hold
+/// portable code), the tail goes to the same lanes in the same order (one masked fused
+/// multiply-add), and the lanes are combined in [`reduce_lanes`]'s order (eight accumulators
+/// transposed and added as vectors, not lane by lane). What changes is register blocking: AVX-512's 32 registers hold
 /// the accumulators of four columns × four residuals, so each residual chunk is loaded once per
 /// four columns instead of once per column (the portable kernel is load-bound at about half the
 /// fused multiply-add rate). `BSBSLMM_NO_AVX512=1` forces the portable kernel.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{reduce_lanes, LANES};
+    use super::LANES;
     use std::arch::x86_64::{
-        __m512d, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_setzero_pd, _mm512_storeu_pd,
+        __m512d, __m512i, __mmask8, _mm512_add_pd, _mm512_fmadd_pd, _mm512_loadu_pd,
+        _mm512_mask3_fmadd_pd, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_set1_pd,
+        _mm512_setr_epi64, _mm512_setzero_pd, _mm512_shuffle_f64x2, _mm512_storeu_pd,
+        _mm512_unpackhi_pd, _mm512_unpacklo_pd,
     };
     use std::sync::OnceLock;
 
@@ -434,6 +438,44 @@ mod x86 {
         }
     }
 
+    /// 8 × 8 transpose: lane l of output t is lane t of input l.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose8(r: &[__m512d; 8]) -> [__m512d; 8] {
+        // Pairs: [r0₀ r1₀ r0₂ r1₂ r0₄ r1₄ r0₆ r1₆] and [r0₁ r1₁ …].
+        let a: [__m512d; 8] = std::array::from_fn(|i| {
+            let (x, y) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_pd(x, y)
+            } else {
+                _mm512_unpackhi_pd(x, y)
+            }
+        });
+        // Quads: lanes {0,1} and {4,5} (or {2,3} and {6,7}) of two pair vectors.
+        let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+        let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        let quad = |x: __m512d, y: __m512d, idx: __m512i| _mm512_permutex2var_pd(x, idx, y);
+        let b = [
+            quad(a[0], a[2], lo),
+            quad(a[1], a[3], lo),
+            quad(a[0], a[2], hi),
+            quad(a[1], a[3], hi),
+            quad(a[4], a[6], lo),
+            quad(a[5], a[7], lo),
+            quad(a[4], a[6], hi),
+            quad(a[5], a[7], hi),
+        ];
+        // Halves: 256-bit lower (or upper) halves of a quad vector of rows 0–3 and one of 4–7.
+        std::array::from_fn(|t| {
+            let (x, y) = (b[t % 4], b[t % 4 + 4]);
+            if t < 4 {
+                _mm512_shuffle_f64x2::<0b01_00_01_00>(x, y)
+            } else {
+                _mm512_shuffle_f64x2::<0b11_10_11_10>(x, y)
+            }
+        })
+    }
+
     /// Scores of columns `j0..j0+N` against the R residuals.
     ///
     /// # Safety
@@ -460,25 +502,44 @@ mod x86 {
             }
             i += LANES;
         }
-        // Through memory on purpose: left to itself, LLVM folds these stores into VEX-only
-        // shuffles (`vhaddpd`), which confines the accumulators to the 16 low registers and
-        // spills three of them inside the loop above.
-        let mut lanes = [[[0.0f64; LANES]; R]; N];
-        for c in 0..N {
+        // The tail rows go into lanes 0..r−body with one masked fused multiply-add per
+        // accumulator (the other lanes are left as they are), as the portable kernel adds them.
+        let tail = r - body;
+        if tail > 0 {
+            let mask: __mmask8 = (1u8 << tail) - 1;
+            let x: [__m512d; N] =
+                std::array::from_fn(|c| unsafe { _mm512_maskz_loadu_pd(mask, xp[c].add(body)) });
             for k in 0..R {
-                unsafe { _mm512_storeu_pd(lanes[c][k].as_mut_ptr(), acc[c][k]) };
+                let v = unsafe { _mm512_maskz_loadu_pd(mask, rp[k].add(body)) };
+                for c in 0..N {
+                    acc[c][k] = _mm512_mask3_fmadd_pd(x[c], v, acc[c][k], mask);
+                }
             }
         }
-        std::hint::black_box(&mut lanes);
+        // `reduce_lanes` adds a register's eight lanes one after another. Eight accumulators
+        // at a time are transposed so that vector t holds lane t of each, and the eight vectors
+        // are added in the same order: lane q of the sum is accumulator q's serial sum.
+        let init = _mm512_set1_pd(std::iter::empty::<f64>().sum::<f64>());
+        let mut flat = [_mm512_setzero_pd(); 16];
+        for c in 0..N {
+            for k in 0..R {
+                flat[c * R + k] = acc[c][k];
+            }
+        }
+        let mut sums = [0.0f64; 16];
+        for g in 0..(N * R).div_ceil(LANES) {
+            let rows: &[__m512d; 8] = flat[g * 8..g * 8 + 8].try_into().expect("8 rows");
+            let t = transpose8(rows);
+            let mut s = _mm512_add_pd(init, t[0]);
+            for v in &t[1..] {
+                s = _mm512_add_pd(s, *v);
+            }
+            unsafe { _mm512_storeu_pd(sums[g * 8..].as_mut_ptr(), s) };
+        }
         let mut out = [[0.0; R]; N];
         for c in 0..N {
             for k in 0..R {
-                let a = &mut lanes[c][k];
-                for t in body..r {
-                    let (x, v) = unsafe { (*xp[c].add(t), *rp[k].add(t)) };
-                    a[t - body] = x.mul_add(v, a[t - body]);
-                }
-                out[c][k] = reduce_lanes(a);
+                out[c][k] = sums[c * R + k];
             }
         }
         out
