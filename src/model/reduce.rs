@@ -375,7 +375,7 @@ fn panel_scores_multi_portable<const R: usize>(
 /// four columns instead of once per column (the portable kernel is load-bound at about half the
 /// fused multiply-add rate). `BSBSLMM_NO_AVX512=1` forces the portable kernel.
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::LANES;
     use std::arch::x86_64::{
         __m512d, __m512i, __mmask8, _mm512_add_pd, _mm512_fmadd_pd, _mm512_loadu_pd,
@@ -389,7 +389,7 @@ mod x86 {
     const C: usize = 4;
 
     /// Whether the AVX-512 kernel runs (CPU support, not disabled by `BSBSLMM_NO_AVX512`).
-    pub(super) fn enabled() -> bool {
+    pub(crate) fn enabled() -> bool {
         static ON: OnceLock<bool> = OnceLock::new();
         *ON.get_or_init(|| {
             std::is_x86_feature_detected!("avx512f")

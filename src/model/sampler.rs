@@ -312,6 +312,59 @@ fn empty_set_log_odds(eta: f64, psi_b: f64, d0: f64, c: f64, h0: f64) -> f64 {
     eta + psi_b + d0 + c * c * h0
 }
 
+vmath::wide_fn! {
+    /// The scan probabilities of an empty block (`pbuf`) and their "off" digits (`kbuf`), from
+    /// its scores `c`, prior log-odds η, empty-set terms (d0, h0) and the gate's ψ_b.
+    fn empty_probs(
+        pbuf: &mut [f64],
+        kbuf: &mut [u16],
+        c: &[f64],
+        eta: &[f64],
+        d0: &[f64],
+        h0: &[f64],
+        psi_b: f64,
+    ) {
+        let terms = eta.iter().zip(d0).zip(h0);
+        for ((pb, &cl), ((&e, &d0), &h0)) in pbuf.iter_mut().zip(c).zip(terms) {
+            *pb = vmath::expit(empty_set_log_odds(e, psi_b, d0, cl, h0));
+        }
+        for (k, &pb) in kbuf.iter_mut().zip(pbuf.iter()) {
+            *k = off_digit(pb);
+        }
+    }
+}
+
+vmath::wide_fn! {
+    /// The empty-set Bayes-factor terms d0_j = −½ ln((G_jj + κ)/κ) and
+    /// h0_j = 1/(2σ_e²(G_jj + κ)).
+    fn scan_terms(
+        d0: &mut [f64],
+        h0: &mut [f64],
+        gdiag: &[f64],
+        kappa: f64,
+        inv_kappa: f64,
+        half_inv_se2: f64,
+    ) {
+        for ((d0, h0), &gjj) in d0.iter_mut().zip(h0.iter_mut()).zip(gdiag) {
+            let s = gjj + kappa;
+            *d0 = -0.5 * vmath::ln(s * inv_kappa);
+            *h0 = half_inv_se2 / s;
+        }
+    }
+}
+
+vmath::wide_fn! {
+    fn logistic_pass_wide(
+        s: &Sampler<'_>,
+        hyper: &[f64],
+        lin: &mut [f64],
+        sp: &mut [f64],
+        sblk: &mut [f64],
+    ) {
+        s.logistic_pass_body(hyper, lin, sp, sblk)
+    }
+}
+
 /// A uniform on the open interval (0, 1).
 #[inline]
 fn uniform(rng: &mut ChaCha20Rng) -> f64 {
@@ -337,6 +390,45 @@ impl BitPool {
         self.word >>= 8;
         self.left -= 8;
         b
+    }
+
+    /// The leading run of [`bernoulli`] decisions that their first digit settles as "off"
+    /// (d ≥ 256·p ⟺ d ≥ k = ⌈256·p⌉ for an integer digit d): reads their digits and returns the
+    /// run's length. It stops before the first decision it does not settle, without reading
+    /// that digit, so it consumes exactly the bytes the same run of `bernoulli` calls would.
+    #[inline]
+    fn skip_off(&mut self, rng: &mut ChaCha20Rng, k: &[u16]) -> usize {
+        let mut n = 0;
+        while n < k.len() {
+            if self.left == 0 {
+                // Fetched where `byte` would fetch it: nothing else draws from the stream
+                // before the next digit is read.
+                self.word = rng.next_u64();
+                self.left = 64;
+            }
+            let take = ((self.left / 8) as usize).min(k.len() - n);
+            for &kl in &k[n..n + take] {
+                if ((self.word & 0xff) as u16) < kl {
+                    return n;
+                }
+                self.word >>= 8;
+                self.left -= 8;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// The first digit that settles a [`bernoulli`] decision as "off": ⌈256·p⌉ (exact: 256·p is
+/// exact and the digit is an integer), or 257 (never) for a NaN, which `bernoulli` settles
+/// without reading a digit.
+#[inline(always)]
+fn off_digit(p: f64) -> u16 {
+    if p.is_nan() {
+        257
+    } else {
+        (p * 256.0).ceil().clamp(0.0, 256.0) as u16
     }
 }
 
@@ -838,11 +930,15 @@ struct Chain {
     c: Vec<f64>,
     fac: ActiveFactor,
     beta_old: Vec<f64>,
+    /// The block's active set at the start of its update (scratch).
+    old_set: Vec<usize>,
     e: Vec<f64>,
     /// Scratch of length r (the polygenic target's terms).
     tmp_r: Vec<f64>,
     /// Per-block scratch: P(δ_l = 1 | rest) for an empty active set.
     pbuf: Vec<f64>,
+    /// ⌈256·pbuf⌉ (257 for NaN): the first digit that settles "off" (see [`BitPool::skip_off`]).
+    kbuf: Vec<u16>,
     /// Block scores X̃_jᵀ r̃ for the columns in `sc_range`, valid while r̃ is unchanged.
     sc: Vec<f64>,
     sc_range: std::ops::Range<usize>,
@@ -976,6 +1072,7 @@ impl<'a> Sampler<'a> {
 
     /// Fills `lin` with the linear predictors w0 + Σ_k w_k a_jk of all SNPs (w0 = `hyper[w0_at]`),
     /// column by column (vectorized); each entry is bit-identical to [`Self::lin`].
+    #[inline(always)]
     fn lin_pass(&self, hyper: &[f64], w0_at: usize, lin: &mut [f64]) {
         let p = self.prob.red.p;
         lin.fill(hyper[w0_at]);
@@ -991,6 +1088,11 @@ impl<'a> Sampler<'a> {
     /// with the per-block sums Σ_{j∈b} softplus(lin_j) (vectorized; `sp` is scratch); gated
     /// models also get log P(δ_b = 0 | θ) in `sblk[B..2B]`.
     fn logistic_pass(&self, hyper: &[f64], lin: &mut [f64], sp: &mut [f64], sblk: &mut [f64]) {
+        logistic_pass_wide(self, hyper, lin, sp, sblk);
+    }
+
+    #[inline(always)]
+    fn logistic_pass_body(&self, hyper: &[f64], lin: &mut [f64], sp: &mut [f64], sblk: &mut [f64]) {
         let at = usize::from(self.spec.gate);
         self.lin_pass(hyper, at, lin);
         if self.k_used == 0 {
@@ -1180,9 +1282,11 @@ impl<'a> Sampler<'a> {
             c: vec![0.0; self.max_block],
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
+            old_set: Vec::with_capacity(self.max_block),
             e: vec![0.0; red.r],
             tmp_r: vec![0.0; red.r],
             pbuf: vec![0.0; self.max_block],
+            kbuf: vec![0; self.max_block],
             sc: vec![0.0; p],
             sc_range: 0..0,
             d0: vec![0.0; p],
@@ -1253,7 +1357,10 @@ impl<'a> Sampler<'a> {
                 *cl += gl * bk;
             }
         }
-        for l in 0..m {
+        // β_b is zero outside the active set: keep the old set and its effects.
+        ch.old_set.clear();
+        ch.old_set.extend_from_slice(&ch.active[b]);
+        for &l in &ch.old_set {
             ch.beta_old[l] = ch.beta[range.start + l];
         }
         let c = &ch.c[..m];
@@ -1267,19 +1374,35 @@ impl<'a> Sampler<'a> {
         // this block update, so a block that starts empty gets them in one branch-free pass.
         let pre = m >= 4 && ch.fac.set.is_empty();
         if pre {
-            // Zipped slices (no per-element bounds checks), so this loop vectorizes.
-            let r = range.clone();
-            let terms = ch.eta[r.clone()]
-                .iter()
-                .zip(&ch.d0[r.clone()])
-                .zip(&ch.h0[r]);
-            for ((pb, &cl), ((&e, &d0), &h0)) in ch.pbuf[..m].iter_mut().zip(c).zip(terms) {
-                *pb = vmath::expit(empty_set_log_odds(e, psi_b, d0, cl, h0));
-            }
+            empty_probs(
+                &mut ch.pbuf[..m],
+                &mut ch.kbuf[..m],
+                c,
+                &ch.eta[range.clone()],
+                &ch.d0[range.clone()],
+                &ch.h0[range.clone()],
+                psi_b,
+            );
         }
         for _rep in 0..self.sched.inner_reps {
             // (iii) collapsed single-site scan.
-            for l in 0..m {
+            let mut l = 0;
+            while l < m {
+                if pre && ch.fac.set.is_empty() {
+                    // While the set is empty, the SNPs whose first digit says "off" change
+                    // nothing but their Rao–Blackwellized sums: settle the run in one go.
+                    let run = ch.bits.skip_off(rng, &ch.kbuf[l..m]);
+                    if let Some(rb) = rb.as_deref_mut() {
+                        let s = range.start + l;
+                        for (r, &pb) in rb[s..s + run].iter_mut().zip(&ch.pbuf[l..l + run]) {
+                            *r += pb * inv_reps;
+                        }
+                    }
+                    l += run;
+                    if l == m {
+                        break;
+                    }
+                }
                 let j = range.start + l;
                 let prob_on = if ch.fac.set.is_empty() {
                     if pre {
@@ -1304,6 +1427,7 @@ impl<'a> Sampler<'a> {
                     (false, true) => ch.fac.insert(l, g, m, c, kappa, se2),
                     _ => {}
                 }
+                l += 1;
             }
             // (iv) within-block swap.
             for _ in 0..self.sched.n_swap {
@@ -1359,7 +1483,7 @@ impl<'a> Sampler<'a> {
         }
         // (vi) draw β_A.
         let a = ch.fac.set.len();
-        for l in 0..m {
+        for &l in &ch.old_set {
             ch.beta[range.start + l] = 0.0;
             ch.delta[range.start + l] = false;
         }
@@ -1372,9 +1496,33 @@ impl<'a> Sampler<'a> {
                 ch.delta[range.start + l] = true;
             }
         }
-        // (vii) residual update.
-        for l in 0..m {
-            let diff = ch.beta[range.start + l] - ch.beta_old[l];
+        // (vii) residual update, in ascending l over the old and new active sets (β_l changes
+        // nowhere else).
+        let (old, new) = (&ch.old_set, &ch.fac.set);
+        let (mut i, mut k) = (0, 0);
+        while i < old.len() || k < new.len() {
+            let (l, was_on) = match (old.get(i), new.get(k)) {
+                (Some(&o), Some(&n)) if o == n => {
+                    i += 1;
+                    k += 1;
+                    (o, true)
+                }
+                (Some(&o), Some(&n)) if o < n => {
+                    i += 1;
+                    (o, true)
+                }
+                (Some(&o), None) => {
+                    i += 1;
+                    (o, true)
+                }
+                (_, Some(&n)) => {
+                    k += 1;
+                    (n, false)
+                }
+                (None, None) => unreachable!(),
+            };
+            let before = if was_on { ch.beta_old[l] } else { 0.0 };
+            let diff = ch.beta[range.start + l] - before;
             if diff != 0.0 {
                 ch.sc_range = 0..0;
                 let col = red.col(range.start + l);
@@ -1711,11 +1859,14 @@ impl<'a> Sampler<'a> {
         let kappa = ch.sigma_e2 / ch.sigma_b2;
         let inv_kappa = 1.0 / kappa;
         let half_inv_se2 = 0.5 / ch.sigma_e2;
-        for ((d0, h0), &gjj) in ch.d0.iter_mut().zip(ch.h0.iter_mut()).zip(&self.gdiag) {
-            let s = gjj + kappa;
-            *d0 = -0.5 * vmath::ln(s * inv_kappa);
-            *h0 = half_inv_se2 / s;
-        }
+        scan_terms(
+            &mut ch.d0,
+            &mut ch.h0,
+            &self.gdiag,
+            kappa,
+            inv_kappa,
+            half_inv_se2,
+        );
     }
 
     /// Runs one chain with its own stream and returns its kept-draw summaries.
@@ -2237,6 +2388,82 @@ mod tests {
         );
         assert!(bernoulli(&mut rng, &mut bits, 1.0 + 1e-12));
         assert!(!bernoulli(&mut rng, &mut bits, -1e-12));
+    }
+
+    #[test]
+    fn skip_off_settles_exactly_the_leading_off_run_of_bernoulli() {
+        use rand::{Rng, RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(23);
+        let mut pgen = rand_chacha::ChaCha20Rng::seed_from_u64(24);
+        let mut bits = BitPool::default();
+        let (mut runs, mut stops) = (0usize, [0usize; 4]);
+        for case in 0..5_000 {
+            // The digits the pool will hand out next, read independently of `BitPool`.
+            let mut peek = rng.clone();
+            let mut next: Vec<u64> = (0..bits.left / 8)
+                .map(|i| (bits.word >> (8 * i)) & 0xff)
+                .collect();
+            for _ in 0..8 {
+                let w = peek.next_u64();
+                next.extend((0..8).map(|i| (w >> (8 * i)) & 0xff));
+            }
+            let len = pgen.random_range(0..40usize);
+            let p: Vec<f64> = (0..len)
+                .map(|l| {
+                    let d = next[l] as f64;
+                    match pgen.random_range(0..10) {
+                        0 => d / 256.0,         // d = 256p: "off" on the first digit
+                        1 => (d + 0.5) / 256.0, // needs the next digit
+                        2 => (d + 1.0) / 256.0, // "on"
+                        3 => f64::NAN,
+                        4 => 0.0,
+                        5 => 1.0,
+                        _ => pgen.random_range(0.0..0.02),
+                    }
+                })
+                .collect();
+            let k: Vec<u16> = p.iter().map(|&x| off_digit(x)).collect();
+            // Reference: the leading run with a real p and first digit d ≥ 256·p.
+            let want = (0..len)
+                .take_while(|&l| !p[l].is_nan() && next[l] as f64 >= 256.0 * p[l])
+                .count();
+            let (mut r2, mut b2) = (rng.clone(), bits.clone());
+            let got = bits.skip_off(&mut rng, &k);
+            assert_eq!(got, want, "case {case}");
+            // The same run of `bernoulli` calls: all "off", and the same stream state after.
+            for &pl in &p[..got] {
+                assert!(!bernoulli(&mut r2, &mut b2, pl), "case {case}");
+            }
+            // (`skip_off` may have fetched the stopper's word early: compare what comes next.)
+            let (mut r1, mut b1) = (rng.clone(), bits.clone());
+            let ahead = |r: &mut rand_chacha::ChaCha20Rng, b: &mut BitPool| -> Vec<u64> {
+                let mut v: Vec<u64> = (0..20).map(|_| b.byte(r)).collect();
+                v.push(r.next_u64());
+                v
+            };
+            assert_eq!(
+                ahead(&mut r2, &mut b2),
+                ahead(&mut r1, &mut b1),
+                "case {case}"
+            );
+            if got < len {
+                let why = match p[got] {
+                    x if x.is_nan() => 0,
+                    x if next[got] as f64 + 1.0 <= 256.0 * x => 1,
+                    _ => 2,
+                };
+                stops[why] += 1;
+                // Settle the stopper as the scan does, so the next case starts mid-stream.
+                bernoulli(&mut rng, &mut bits, p[got]);
+            } else {
+                stops[3] += 1;
+            }
+            runs += got;
+        }
+        assert!(
+            stops.iter().all(|&n| n > 100) && runs > 5_000,
+            "{stops:?} {runs}"
+        );
     }
 
     /// Log BF of an active set and its bhat (ascending order), from a dense Cholesky of
