@@ -31,8 +31,13 @@ pub struct Reduced {
     pub r: usize,
     /// SNPs.
     pub p: usize,
-    /// X̃, column-major r×p (column j contiguous).
+    /// X̃, column-major r×p (column j contiguous). [`reduce`] rounds it to single precision
+    /// (each element within 2⁻²⁴ of its own size) and keeps it in f64: every use (scores, Grams,
+    /// residuals, weights) sees the same rounded values, so the samplers are exact for this X̃.
     pub xt: Vec<f64>,
+    /// The same X̃ in f32 (exactly the values of `xt`), for the block-score kernel, which
+    /// streams X̃ once per sweep and so moves half the bytes; empty if `xt` was not rounded.
+    pub xt32: Vec<f32>,
     /// ỹ (length r).
     pub yt: Vec<f64>,
     /// Eigenvalues λ_i of XᵀX (= of XXᵀ), descending, length r.
@@ -46,6 +51,14 @@ pub struct Reduced {
 }
 
 impl Reduced {
+    /// Rounds X̃ to single precision and fills `xt32` (see `xt`).
+    pub fn round_to_single(&mut self) {
+        self.xt32 = self.xt.iter().map(|&v| v as f32).collect();
+        for (v, &s) in self.xt.iter_mut().zip(&self.xt32) {
+            *v = f64::from(s);
+        }
+    }
+
     /// Column j of X̃.
     #[inline]
     pub fn col(&self, j: usize) -> &[f64] {
@@ -97,6 +110,13 @@ fn eigh(a: &Mat<f64>) -> Result<(Vec<f64>, Mat<f64>), ReduceError> {
 
 /// Reduces (X, y); `x` is column-major n×p.
 pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, ReduceError> {
+    let mut red = reduce_unrounded(x, n, p, y)?;
+    red.round_to_single();
+    Ok(red)
+}
+
+/// [`reduce`] before X̃ is rounded to single precision (the exact identities are tested on it).
+fn reduce_unrounded(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, ReduceError> {
     assert_eq!(x.len(), n * p);
     assert_eq!(y.len(), n);
     let yy: f64 = y.iter().map(|v| v * v).sum();
@@ -203,6 +223,7 @@ fn finish(
         r,
         p,
         xt,
+        xt32: Vec::new(),
         yt,
         lambda,
         d,
@@ -289,8 +310,8 @@ fn dots_into(rows: &[f64], len: usize, first: usize, out: &mut [f64], v: &[f64])
 #[inline]
 pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
     #[cfg(target_arch = "x86_64")]
-    if x86::enabled() {
-        x86::panel_multi(&red.xt, red.r, start, [out], [r]);
+    if x86::enabled() && red.xt32.len() == red.xt.len() {
+        x86::panel_multi(&red.xt, &red.xt32, red.r, start, [out], [r]);
         return;
     }
     dots_into(&red.xt, red.r, start, out, r);
@@ -340,8 +361,8 @@ pub fn panel_scores_multi<const R: usize>(
     debug_assert!(rs.iter().all(|v| v.len() == red.r), "residuals of length r");
     let rs = rs.map(|v| &v[..red.r]);
     #[cfg(target_arch = "x86_64")]
-    if x86::enabled() {
-        x86::panel_multi(&red.xt, red.r, start, outs, rs);
+    if x86::enabled() && red.xt32.len() == red.xt.len() {
+        x86::panel_multi(&red.xt, &red.xt32, red.r, start, outs, rs);
         return;
     }
     panel_scores_multi_portable(red, start, outs, rs);
@@ -378,10 +399,10 @@ fn panel_scores_multi_portable<const R: usize>(
 pub(crate) mod x86 {
     use super::LANES;
     use std::arch::x86_64::{
-        __m512d, __m512i, __mmask8, _mm512_add_pd, _mm512_fmadd_pd, _mm512_loadu_pd,
-        _mm512_mask3_fmadd_pd, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_set1_pd,
-        _mm512_setr_epi64, _mm512_setzero_pd, _mm512_shuffle_f64x2, _mm512_storeu_pd,
-        _mm512_unpackhi_pd, _mm512_unpacklo_pd,
+        __m512d, __m512i, __mmask8, _mm256_loadu_ps, _mm512_add_pd, _mm512_cvtps_pd,
+        _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_mask3_fmadd_pd, _mm512_maskz_loadu_pd,
+        _mm512_permutex2var_pd, _mm512_set1_pd, _mm512_setr_epi64, _mm512_setzero_pd,
+        _mm512_shuffle_f64x2, _mm512_storeu_pd, _mm512_unpackhi_pd, _mm512_unpacklo_pd,
     };
     use std::sync::OnceLock;
 
@@ -401,6 +422,7 @@ pub(crate) mod x86 {
     /// column-major `xt` (r rows). Panics (before any unchecked access) on short inputs.
     pub(super) fn panel_multi<const R: usize>(
         xt: &[f64],
+        xt32: &[f32],
         r: usize,
         start: usize,
         mut outs: [&mut [f64]; R],
@@ -409,6 +431,7 @@ pub(crate) mod x86 {
         assert!(enabled(), "AVX-512 kernel called on a CPU without it");
         let m = outs.iter().map(|o| o.len()).min().unwrap_or(0);
         assert!((start + m) * r <= xt.len(), "panel outside X̃");
+        assert_eq!(xt32.len(), xt.len(), "X̃ in f32 and f64");
         assert!(rs.iter().all(|v| v.len() >= r), "residual shorter than r");
         let mut l = 0;
         while l < m {
@@ -418,10 +441,10 @@ pub(crate) mod x86 {
             // j0..j0+take (each r long) inside `xt` and every residual at least r long.
             unsafe {
                 match take {
-                    4 => put(&mut outs, l, block::<4, R>(xt, r, j0, rs)),
-                    3 => put(&mut outs, l, block::<3, R>(xt, r, j0, rs)),
-                    2 => put(&mut outs, l, block::<2, R>(xt, r, j0, rs)),
-                    _ => put(&mut outs, l, block::<1, R>(xt, r, j0, rs)),
+                    4 => put(&mut outs, l, block::<4, R>(xt, xt32, r, j0, rs)),
+                    3 => put(&mut outs, l, block::<3, R>(xt, xt32, r, j0, rs)),
+                    2 => put(&mut outs, l, block::<2, R>(xt, xt32, r, j0, rs)),
+                    _ => put(&mut outs, l, block::<1, R>(xt, xt32, r, j0, rs)),
                 }
             }
             l += take;
@@ -479,10 +502,12 @@ pub(crate) mod x86 {
     /// Scores of columns `j0..j0+N` against the R residuals.
     ///
     /// # Safety
-    /// AVX-512F must be available, `(j0 + N) · r ≤ xt.len()` and every `rs[k].len() ≥ r`.
+    /// AVX-512F must be available, `(j0 + N) · r ≤ xt.len() = xt32.len()` and every
+    /// `rs[k].len() ≥ r`.
     #[target_feature(enable = "avx512f")]
     unsafe fn block<const N: usize, const R: usize>(
         xt: &[f64],
+        xt32: &[f32],
         r: usize,
         j0: usize,
         rs: [&[f64]; R],
@@ -491,9 +516,14 @@ pub(crate) mod x86 {
         let xp: [*const f64; N] = std::array::from_fn(|c| unsafe { xt.as_ptr().add((j0 + c) * r) });
         let rp: [*const f64; R] = rs.map(|v| v.as_ptr());
         let mut acc: [[__m512d; R]; N] = [[_mm512_setzero_pd(); R]; N];
+        // The body reads X̃ in f32 (half the bytes; converting to f64 is exact, so the products
+        // are those of the f64 copy); the tail reads the f64 copy.
+        let xq: [*const f32; N] =
+            std::array::from_fn(|c| unsafe { xt32.as_ptr().add((j0 + c) * r) });
         let mut i = 0;
         while i < body {
-            let x: [__m512d; N] = std::array::from_fn(|c| unsafe { _mm512_loadu_pd(xp[c].add(i)) });
+            let x: [__m512d; N] =
+                std::array::from_fn(|c| unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(xq[c].add(i))) });
             for k in 0..R {
                 let v = unsafe { _mm512_loadu_pd(rp[k].add(i)) };
                 for c in 0..N {
@@ -570,7 +600,7 @@ mod tests {
 
     fn check(n: usize, p: usize) {
         let (x, y) = random_design(n, p, (n * 1000 + p) as u64);
-        let red = reduce(&x, n, p, &y).unwrap();
+        let red = reduce_unrounded(&x, n, p, &y).unwrap();
         assert_eq!(red.r, n.min(p));
         for a in 0..p {
             for b in 0..p {
@@ -602,12 +632,30 @@ mod tests {
     }
 
     #[test]
+    fn reduce_rounds_xt_to_single_precision_and_nothing_else() {
+        let (x, y) = random_design(40, 25, 5);
+        let exact = reduce_unrounded(&x, 40, 25, &y).unwrap();
+        let red = reduce(&x, 40, 25, &y).unwrap();
+        assert_eq!(red.xt32.len(), red.xt.len());
+        for ((&v, &s), &e) in red.xt.iter().zip(&red.xt32).zip(&exact.xt) {
+            assert_eq!(v, f64::from(s), "xt and xt32 hold the same values");
+            assert_eq!(s, e as f32, "round to nearest single");
+            assert!((v - e).abs() <= e.abs() * 2f64.powi(-24), "{v} vs {e}");
+        }
+        assert_eq!(
+            (red.yt.clone(), red.lambda.clone()),
+            (exact.yt, exact.lambda)
+        );
+        assert_eq!(red.rss_perp.to_bits(), exact.rss_perp.to_bits());
+    }
+
+    #[test]
     fn rank_deficient_design_keeps_the_rank() {
         let n = 15;
         let (mut x, y) = random_design(n, 6, 3);
         let dup: Vec<f64> = x[..n].to_vec();
         x[5 * n..6 * n].copy_from_slice(&dup);
-        let red = reduce(&x, n, 6, &y).unwrap();
+        let red = reduce_unrounded(&x, n, 6, &y).unwrap();
         assert_eq!(red.r, 5);
         let full = dot(&x[..n], &x[5 * n..]);
         assert!((dot(red.col(0), red.col(5)) - full).abs() < 1e-9);
@@ -633,16 +681,19 @@ mod tests {
 
     /// A `Reduced` holding only X̃ (r × p), for the score-kernel tests.
     fn design_only(xt: Vec<f64>, r: usize, p: usize) -> Reduced {
-        Reduced {
+        let mut red = Reduced {
             r,
             p,
             xt,
+            xt32: Vec::new(),
             yt: vec![0.0; r],
             lambda: vec![1.0; r],
             d: vec![1.0; r],
             rss_perp: 0.0,
             yy: 0.0,
-        }
+        };
+        red.round_to_single();
+        red
     }
 
     /// The lockstep score kernel, for 2, 3 and 4 residuals, gives every score bit for bit as
@@ -710,7 +761,7 @@ mod tests {
                 {
                     let mut it = fast.iter_mut();
                     let o: [&mut [f64]; R] = std::array::from_fn(|_| &mut it.next().unwrap()[..]);
-                    x86::panel_multi(&red.xt, n, start, o, r);
+                    x86::panel_multi(&red.xt, &red.xt32, n, start, o, r);
                 }
                 {
                     let mut it = slow.iter_mut();

@@ -345,10 +345,16 @@ mod tests {
             .map(|i| {
                 let t = (i as f64 * 0.618_033_988_749_895).fract();
                 let mag = 10f64.powf(-300.0 + 303.0 * t);
-                if i % 2 == 0 { mag } else { -mag }
+                if i % 2 == 0 {
+                    mag
+                } else {
+                    -mag
+                }
             })
             .collect();
-        x.extend([0.0, -0.0, 1.0, -1.0, 3.25, -3.25, 708.0, -708.0, 745.0, -745.0]);
+        x.extend([
+            0.0, -0.0, 1.0, -1.0, 3.25, -3.25, 708.0, -708.0, 745.0, -745.0,
+        ]);
         let mut wide = vec![[0.0; 6]; x.len()];
         all_wide(&x, &mut wide);
         let mut probit = vec![0.0; x.len()];
