@@ -391,10 +391,11 @@ fn panel_scores_multi_portable<const R: usize>(
 /// with fused multiply-adds (one 8-lane `zmm` register is exactly the two `ymm` halves of the
 /// portable code), the tail goes to the same lanes in the same order (one masked fused
 /// multiply-add), and the lanes are combined in [`reduce_lanes`]'s order (eight accumulators
-/// transposed and added as vectors, not lane by lane). What changes is register blocking: AVX-512's 32 registers hold
-/// the accumulators of four columns × four residuals, so each residual chunk is loaded once per
-/// four columns instead of once per column (the portable kernel is load-bound at about half the
-/// fused multiply-add rate). `BSBSLMM_NO_AVX512=1` forces the portable kernel.
+/// transposed and added as vectors, not lane by lane). It reads X̃ from the f32 copy (exact
+/// values of the rounded f64 X̃, half the bytes). What changes is register blocking: AVX-512's 32
+/// registers hold the accumulators of four columns × four residuals, so each residual chunk is
+/// loaded once per four columns instead of once per column (the portable kernel is load-bound
+/// at about half the fused multiply-add rate). `BSBSLMM_NO_AVX512=1` forces the portable kernel.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use super::LANES;
@@ -438,7 +439,8 @@ pub(crate) mod x86 {
             let take = C.min(m - l);
             let j0 = start + l;
             // SAFETY: the CPU has AVX-512F (`enabled`), and the asserts above keep columns
-            // j0..j0+take (each r long) inside `xt` and every residual at least r long.
+            // j0..j0+take (each r long) inside `xt` and `xt32` (same length) and every residual
+            // at least r long.
             unsafe {
                 match take {
                     4 => put(&mut outs, l, block::<4, R>(xt, xt32, r, j0, rs)),

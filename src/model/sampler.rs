@@ -354,6 +354,7 @@ vmath::wide_fn! {
 }
 
 vmath::wide_fn! {
+    /// [`Sampler::logistic_pass`]'s body in the AVX-512 copy where the CPU has it.
     fn logistic_pass_wide(
         s: &Sampler<'_>,
         hyper: &[f64],
@@ -1091,6 +1092,7 @@ impl<'a> Sampler<'a> {
         logistic_pass_wide(self, hyper, lin, sp, sblk);
     }
 
+    /// The body of [`Self::logistic_pass`] (inlined into both copies of `logistic_pass_wide`).
     #[inline(always)]
     fn logistic_pass_body(&self, hyper: &[f64], lin: &mut [f64], sp: &mut [f64], sblk: &mut [f64]) {
         let at = usize::from(self.spec.gate);
