@@ -901,7 +901,8 @@ impl ActiveFactor {
         // β = U⁻¹ x (back substitution by rows of U).
         for i in (0..a).rev() {
             let row = &self.w[i * ld + i + 1..i * ld + a];
-            let s: f64 = row.iter().zip(&x[i + 1..]).map(|(u, b)| u * b).sum();
+            // Fixed-lane fused dot (vectorized; a serial sum here dominated large blocks).
+            let s = crate::model::reduce::dot(row, &x[i + 1..]);
             x[i] = (x[i] - s) / self.w[i * ld + i];
         }
         self.cached = usize::MAX;
@@ -933,6 +934,8 @@ struct Chain {
     beta_old: Vec<f64>,
     /// The block's active set at the start of its update (scratch).
     old_set: Vec<usize>,
+    /// Swap-proposal weights of one row (scratch).
+    wbuf: Vec<f64>,
     e: Vec<f64>,
     /// Scratch of length r (the polygenic target's terms).
     tmp_r: Vec<f64>,
@@ -1285,6 +1288,7 @@ impl<'a> Sampler<'a> {
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
             old_set: Vec::with_capacity(self.max_block),
+            wbuf: vec![0.0; self.max_block],
             e: vec![0.0; red.r],
             tmp_r: vec![0.0; red.r],
             pbuf: vec![0.0; self.max_block],
@@ -1441,7 +1445,13 @@ impl<'a> Sampler<'a> {
                 let jl = ch.fac.set[jpos];
                 let weight = |x: usize, y: usize| wts[x * m + y];
                 let inset = &ch.fac.inset;
-                let total_f: f64 = (0..m).filter(|&l| !inset[l]).map(|l| weight(jl, l)).sum();
+                // Totals by the fixed-order `sum8` over the row with members zeroed (x + 0 = x:
+                // the weights are positive).
+                let wbuf = &mut ch.wbuf[..m];
+                for ((w, &v), &on) in wbuf.iter_mut().zip(&wts[jl * m..jl * m + m]).zip(inset) {
+                    *w = if on { 0.0 } else { v };
+                }
+                let total_f = vmath::sum8(wbuf);
                 let mut target = uniform(rng) * total_f;
                 let mut kl = usize::MAX;
                 let mut last = usize::MAX;
@@ -1461,10 +1471,14 @@ impl<'a> Sampler<'a> {
                 }
                 let log_q_fwd = (weight(jl, kl) / total_f).ln();
                 // Reverse: from A' = A \ {j} ∪ {k}, choose j among I_b \ A' = (I_b \ A) \ {k} ∪ {j}.
-                let total_rev: f64 = (0..m)
-                    .filter(|&l| (!inset[l] && l != kl) || l == jl)
-                    .map(|l| weight(kl, l))
-                    .sum();
+                for (l, (w, &v)) in wbuf.iter_mut().zip(&wts[kl * m..kl * m + m]).enumerate() {
+                    *w = if (!inset[l] && l != kl) || l == jl {
+                        v
+                    } else {
+                        0.0
+                    };
+                }
+                let total_rev = vmath::sum8(wbuf);
                 let log_q_rev = (weight(kl, jl) / total_rev).ln();
                 let old_bf = ch.fac.log_bf;
                 ch.fac.save();
@@ -1596,12 +1610,16 @@ impl<'a> Sampler<'a> {
             ch.sigma_e2 = draw_sichi2(rng, nu, (pr.nu_e * pr.s2_e + rss) / nu);
         }
         if self.fixed.sigma_b2.is_none() {
-            let (s, ss) = ch
-                .beta
-                .iter()
-                .zip(&ch.delta)
-                .filter(|(_, &d)| d)
-                .fold((0.0, 0.0), |(s, ss), (b, _)| (s + 1.0, ss + b * b));
+            // Over the active sets (blocks in order, members ascending: ascending j, the same
+            // sum as over all δ_j = 1).
+            let (mut s, mut ss) = (0.0, 0.0);
+            for (set, r) in ch.active.iter().zip(self.prob.blocks) {
+                for &l in set {
+                    let b = ch.beta[r.start + l];
+                    s += 1.0;
+                    ss += b * b;
+                }
+            }
             let nu = pr.nu_b + s;
             ch.sigma_b2 = draw_sichi2(rng, nu, (pr.nu_b * pr.s2_b + ss) / nu);
         }
@@ -2019,9 +2037,7 @@ impl<'a> Sampler<'a> {
         let pi = match self.spec.prior {
             SnpPrior::Bslmm => (-(1.0 - vmath::expit(ch.hyper[0])) * (red.p as f64).ln()).exp(),
             _ if self.spec.gate => ch.log_pi_b.exp(),
-            SnpPrior::Logistic | SnpPrior::Probit => {
-                ch.eta.iter().map(|&e| vmath::expit(e)).sum::<f64>() / red.p as f64
-            }
+            SnpPrior::Logistic | SnpPrior::Probit => vmath::expit_sum(&ch.eta) / red.p as f64,
         };
         let vals = [
             ch.sigma_e2,

@@ -10,6 +10,36 @@
 //! on every platform, one instruction under `target-cpu=x86-64-v3`) and bit operations are used,
 //! so results are identical on every machine and thread count.
 
+/// Defines `fn $name(args) { body }` that runs `body` compiled for AVX-512 where the CPU has it
+/// (the same run-time choice and `BSBSLMM_NO_AVX512` switch as the block-score kernel), else as
+/// it is. Meant for the elementwise loops over this module's functions, whose `#[inline(always)]`
+/// callees are then compiled into the AVX-512 copy, eight lanes wide instead of four. The
+/// results are the same bits either way: every lane does the same IEEE operations (`+ − × ÷`,
+/// fused multiply-adds, min/max, rounding, bit operations) in the same order whatever the vector
+/// width, and sums such as [`sum8`] fix their order explicitly.
+macro_rules! wide_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                if $crate::model::reduce::x86::enabled() {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use wide_fn;
+
 /// 1.5·2⁵²: adding it rounds a double of magnitude < 2⁵¹ to an integer held in the low
 /// mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
@@ -232,65 +262,37 @@ fn probit_large(a: f64) -> f64 {
     hi + (lo + (HALF_LN_2PI + (ln(a * (1.0 - t)) - h)))
 }
 
-/// `out[i] = probit_log_odds(x[i])`, eight at a time (two vectors in flight). A group of eight
-/// whose |x| all fall in one piece evaluates only that piece; the values are the same, bit for
-/// bit, as the scalar function's.
-pub fn probit_log_odds_into(x: &[f64], out: &mut [f64]) {
-    debug_assert_eq!(x.len(), out.len());
-    let n = x.len().min(out.len());
-    let (x, out) = (&x[..n], &mut out[..n]);
-    let mut xc = x.chunks_exact(8);
-    let mut oc = out.chunks_exact_mut(8);
-    for (xs, os) in (&mut xc).zip(&mut oc) {
-        let n_small = xs.iter().filter(|v| v.abs() < PROBIT_SPLIT).count();
-        if n_small == 8 {
-            for (o, &v) in os.iter_mut().zip(xs) {
-                *o = probit_small(v.abs()).copysign(v);
-            }
-        } else if n_small == 0 {
-            for (o, &v) in os.iter_mut().zip(xs) {
-                *o = probit_large(v.abs()).copysign(v);
-            }
-        } else {
-            for (o, &v) in os.iter_mut().zip(xs) {
-                *o = probit_log_odds(v);
-            }
-        }
-    }
-    for (o, &v) in oc.into_remainder().iter_mut().zip(xc.remainder()) {
-        *o = probit_log_odds(v);
-    }
-}
-
-/// Defines `fn $name(args) { body }` that runs `body` compiled for AVX-512 where the CPU has it
-/// (the same run-time choice and `BSBSLMM_NO_AVX512` switch as the block-score kernel), else as
-/// it is. Meant for the elementwise loops over this module's functions, whose `#[inline(always)]`
-/// callees are then compiled into the AVX-512 copy, eight lanes wide instead of four. The
-/// results are the same bits either way: every lane does the same IEEE operations (`+ − × ÷`,
-/// fused multiply-adds, min/max, rounding, bit operations) in the same order whatever the vector
-/// width, and sums such as [`sum8`] fix their order explicitly.
-macro_rules! wide_fn {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) {
-                    body($($arg),*)
+wide_fn! {
+    /// `out[i] = probit_log_odds(x[i])`, eight at a time (two vectors in flight). A group of eight
+    /// whose |x| all fall in one piece evaluates only that piece; the values are the same, bit for
+    /// bit, as the scalar function's.
+    pub fn probit_log_odds_into(x: &[f64], out: &mut [f64]) {
+        debug_assert_eq!(x.len(), out.len());
+        let n = x.len().min(out.len());
+        let (x, out) = (&x[..n], &mut out[..n]);
+        let mut xc = x.chunks_exact(8);
+        let mut oc = out.chunks_exact_mut(8);
+        for (xs, os) in (&mut xc).zip(&mut oc) {
+            let n_small = xs.iter().filter(|v| v.abs() < PROBIT_SPLIT).count();
+            if n_small == 8 {
+                for (o, &v) in os.iter_mut().zip(xs) {
+                    *o = probit_small(v.abs()).copysign(v);
                 }
-                if $crate::model::reduce::x86::enabled() {
-                    // SAFETY: the CPU has AVX-512F (checked just above).
-                    return unsafe { avx512($($arg),*) };
+            } else if n_small == 0 {
+                for (o, &v) in os.iter_mut().zip(xs) {
+                    *o = probit_large(v.abs()).copysign(v);
+                }
+            } else {
+                for (o, &v) in os.iter_mut().zip(xs) {
+                    *o = probit_log_odds(v);
                 }
             }
-            body($($arg),*)
         }
-    };
+        for (o, &v) in oc.into_remainder().iter_mut().zip(xc.remainder()) {
+            *o = probit_log_odds(v);
+        }
+    }
 }
-pub(crate) use wide_fn;
 
 /// `out[i] = softplus(x[i])`.
 #[inline(always)]
@@ -315,6 +317,23 @@ pub fn sum8(x: &[f64]) -> f64 {
     }
     let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     tail.iter().fold(s, |s, v| s + v)
+}
+
+wide_fn! {
+    /// Σ expit(x) in [`sum8`]'s fixed order (eight interleaved partial sums, combined pairwise,
+    /// then the tail), without a buffer.
+    pub fn expit_sum(x: &[f64]) -> f64 {
+        let mut acc = [0.0f64; 8];
+        let chunks = x.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += expit(v);
+            }
+        }
+        let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        tail.iter().fold(s, |s, &v| s + expit(v))
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +376,7 @@ mod tests {
         ]);
         let mut wide = vec![[0.0; 6]; x.len()];
         all_wide(&x, &mut wide);
+        // (`probit_log_odds_into` is itself a `wide_fn`: checked against the scalar one below.)
         let mut probit = vec![0.0; x.len()];
         probit_log_odds_into(&x, &mut probit);
         for (i, &v) in x.iter().enumerate() {
@@ -367,12 +387,28 @@ mod tests {
                 softplus(v),
                 ln(v.abs().max(f64::MIN_POSITIVE)),
                 exp_nonpos(-v.abs()),
-                probit[i],
+                probit_log_odds(v),
                 sum8(&[v; 13]),
             ];
+            assert_eq!(
+                probit[i].to_bits(),
+                scalar[4].to_bits(),
+                "probit_log_odds_into at {v:e}"
+            );
             for (k, (a, b)) in wide[i].iter().zip(&scalar).enumerate() {
                 assert_eq!(a.to_bits(), b.to_bits(), "function {k} at x = {v:e}");
             }
+        }
+    }
+
+    #[test]
+    fn expit_sum_is_sum8_of_expit() {
+        for n in [0usize, 1, 7, 8, 9, 17, 100, 369] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| ((i * 7919) % 1000) as f64 / 50.0 - 10.0)
+                .collect();
+            let e: Vec<f64> = x.iter().map(|&v| expit(v)).collect();
+            assert_eq!(expit_sum(&x).to_bits(), sum8(&e).to_bits(), "n = {n}");
         }
     }
 
