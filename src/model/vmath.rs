@@ -340,19 +340,24 @@ wide_fn! {
 mod tests {
     use super::*;
 
+    /// Every elementwise function of this module at `v`.
+    #[inline(always)]
+    fn all_at(v: f64) -> [f64; 6] {
+        [
+            expit(v),
+            softplus(v),
+            ln(v.abs().max(f64::MIN_POSITIVE)),
+            exp_nonpos(-v.abs()),
+            probit_log_odds(v),
+            sum8(&[v; 13]),
+        ]
+    }
+
     super::wide_fn! {
-        /// Every elementwise function of this module over `x`, in the AVX-512 copy where the
-        /// CPU has it.
+        /// [`all_at`] over `x`, in the AVX-512 copy where the CPU has it.
         fn all_wide(x: &[f64], out: &mut [[f64; 6]]) {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = [
-                    expit(v),
-                    softplus(v),
-                    ln(v.abs().max(f64::MIN_POSITIVE)),
-                    exp_nonpos(-v.abs()),
-                    probit_log_odds(v),
-                    sum8(&[v; 13]),
-                ];
+                *o = all_at(v);
             }
         }
     }
@@ -382,14 +387,7 @@ mod tests {
         for (i, &v) in x.iter().enumerate() {
             // One value at a time, kept out of any vector loop.
             let v = std::hint::black_box(v);
-            let scalar = [
-                expit(v),
-                softplus(v),
-                ln(v.abs().max(f64::MIN_POSITIVE)),
-                exp_nonpos(-v.abs()),
-                probit_log_odds(v),
-                sum8(&[v; 13]),
-            ];
+            let scalar = all_at(v);
             assert_eq!(
                 probit[i].to_bits(),
                 scalar[4].to_bits(),
