@@ -932,7 +932,7 @@ struct Chain {
     c: Vec<f64>,
     fac: ActiveFactor,
     beta_old: Vec<f64>,
-    /// The block's active set at the start of its update (scratch).
+    /// The block's active set at the start of its update, then with the new one (scratch).
     old_set: Vec<usize>,
     /// Swap-proposal weights of one row (scratch).
     wbuf: Vec<f64>,
@@ -1287,7 +1287,8 @@ impl<'a> Sampler<'a> {
             c: vec![0.0; self.max_block],
             fac: ActiveFactor::new(self.max_block),
             beta_old: vec![0.0; self.max_block],
-            old_set: Vec::with_capacity(self.max_block),
+            // Room for the old and the new set together (step (vii)).
+            old_set: Vec::with_capacity(2 * self.max_block),
             wbuf: vec![0.0; self.max_block],
             e: vec![0.0; red.r],
             tmp_r: vec![0.0; red.r],
@@ -1363,7 +1364,8 @@ impl<'a> Sampler<'a> {
                 *cl += gl * bk;
             }
         }
-        // β_b is zero outside the active set: keep the old set and its effects.
+        // β_b is zero outside the active set: keep the old set and its effects (`beta_old` is
+        // zero outside it too, and reset at the end).
         ch.old_set.clear();
         ch.old_set.extend_from_slice(&ch.active[b]);
         for &l in &ch.old_set {
@@ -1514,30 +1516,12 @@ impl<'a> Sampler<'a> {
         }
         // (vii) residual update, in ascending l over the old and new active sets (β_l changes
         // nowhere else).
-        let (old, new) = (&ch.old_set, &ch.fac.set);
-        let (mut i, mut k) = (0, 0);
-        while i < old.len() || k < new.len() {
-            let (l, was_on) = match (old.get(i), new.get(k)) {
-                (Some(&o), Some(&n)) if o == n => {
-                    i += 1;
-                    k += 1;
-                    (o, true)
-                }
-                (Some(&o), Some(&n)) if o < n => {
-                    i += 1;
-                    (o, true)
-                }
-                (Some(&o), None) => {
-                    i += 1;
-                    (o, true)
-                }
-                (_, Some(&n)) => {
-                    k += 1;
-                    (n, false)
-                }
-                (None, None) => unreachable!(),
-            };
-            let before = if was_on { ch.beta_old[l] } else { 0.0 };
+        let changed = &mut ch.old_set;
+        changed.extend_from_slice(&ch.fac.set);
+        changed.sort_unstable();
+        changed.dedup();
+        for &l in changed.iter() {
+            let before = std::mem::take(&mut ch.beta_old[l]);
             let diff = ch.beta[range.start + l] - before;
             if diff != 0.0 {
                 ch.sc_range = 0..0;

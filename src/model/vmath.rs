@@ -307,32 +307,28 @@ pub fn softplus_into(x: &[f64], out: &mut [f64]) {
 /// every machine.
 #[inline(always)]
 pub fn sum8(x: &[f64]) -> f64 {
+    sum8_of(x, |v| v)
+}
+
+/// Σ f(x) in [`sum8`]'s order, without a buffer for the f(x).
+#[inline(always)]
+fn sum8_of(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = x.chunks_exact(8);
     let tail = chunks.remainder();
     for c in chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a += v;
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
         }
     }
     let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    tail.iter().fold(s, |s, v| s + v)
+    tail.iter().fold(s, |s, &v| s + f(v))
 }
 
 wide_fn! {
-    /// Σ expit(x) in [`sum8`]'s fixed order (eight interleaved partial sums, combined pairwise,
-    /// then the tail), without a buffer.
+    /// Σ expit(x) in [`sum8`]'s fixed order.
     pub fn expit_sum(x: &[f64]) -> f64 {
-        let mut acc = [0.0f64; 8];
-        let chunks = x.chunks_exact(8);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for (a, &v) in acc.iter_mut().zip(c) {
-                *a += expit(v);
-            }
-        }
-        let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        tail.iter().fold(s, |s, &v| s + expit(v))
+        sum8_of(x, expit)
     }
 }
 
