@@ -86,6 +86,7 @@ fn whole_gene(c: &mut Criterion) {
         priors: Priors::default(),
         seed: 1,
         inner_folds: 10,
+        single_precision: false,
     };
     let mut group = c.benchmark_group("whole_gene_p2000");
     group.sample_size(10);

@@ -115,6 +115,9 @@ pub struct Method {
     pub samples: usize,
     pub thin: usize,
     pub inner_folds: usize,
+    /// Sampler methods: X̃ rounded to single precision, the kernel streaming an f32 copy
+    /// (MODEL.md §5: opt-in; off by default).
+    pub single_precision: bool,
 }
 
 /// Compute resources.
@@ -459,6 +462,12 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
                 ),
             );
         }
+        if m.single_precision && !m.model.is_bayesian() {
+            bad(
+                "methods.single_precision",
+                format!("method `{name}`: only the Bayesian models have a single-precision design"),
+            );
+        }
         if m.thin == 0 {
             bad(
                 "methods.thin",
@@ -473,6 +482,7 @@ fn resolve(raw: RawConfig, text: &str, path: &Path) -> Result<Config, ConfigErro
             samples: m.samples,
             thin: m.thin,
             inner_folds: m.inner_folds,
+            single_precision: m.single_precision,
         });
     }
     if raw.resources.genes_per_task == 0 {

@@ -315,6 +315,9 @@ pub struct RawMethod {
     /// Elastic net: inner CV folds for λ (PredictDB: 10).
     #[serde(default = "d_inner_folds")]
     pub inner_folds: usize,
+    /// Sampler methods: keep X̃ in single precision (MODEL.md §5 opt-in).
+    #[serde(default)]
+    pub single_precision: bool,
 }
 
 fn d_inner_folds() -> usize {
@@ -352,6 +355,7 @@ fn default_methods() -> Vec<RawMethod> {
         samples: d_samples(),
         thin: d_thin(),
         inner_folds: d_inner_folds(),
+        single_precision: false,
     })
     .collect()
 }

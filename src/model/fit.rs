@@ -84,6 +84,8 @@ pub struct MethodSettings {
     pub seed: u64,
     /// Elastic net inner CV folds.
     pub inner_folds: usize,
+    /// Samplers: X̃ in single precision (`Reduced::round_to_single`, MODEL.md §5 opt-in).
+    pub single_precision: bool,
 }
 
 /// Held-out performance of one fold (or pooled).
@@ -272,8 +274,11 @@ fn fit_fold(
     let (n, p) = (design.n, design.p);
     let fit = match m.model {
         MethodModel::Sampler(spec) => {
-            let red = reduce(&design.x, n, p, &design.y)
+            let mut red = reduce(&design.x, n, p, &design.y)
                 .map_err(|source| FitError::Reduce { fold, source })?;
+            if m.single_precision {
+                red.round_to_single();
+            }
             let blocks = remap_blocks(g.blocks, &design.snp_kept);
             let mut annot = vec![0.0; p * g.k];
             for (jj, &j) in design.snp_kept.iter().enumerate() {

@@ -31,12 +31,13 @@ pub struct Reduced {
     pub r: usize,
     /// SNPs.
     pub p: usize,
-    /// X̃, column-major r×p (column j contiguous). [`reduce`] rounds it to single precision
-    /// (each element within 2⁻²⁴ of its own size) and keeps it in f64: every use (scores, Grams,
-    /// residuals, weights) sees the same rounded values, so the samplers are exact for this X̃.
+    /// X̃, column-major r×p (column j contiguous). With the opt-in single precision
+    /// ([`Reduced::round_to_single`]) it holds X̃ rounded to f32 (each element within 2⁻²⁴ of its
+    /// own size), still in f64: every use (scores, Grams, residuals, weights) sees the same
+    /// rounded values, so the samplers are exact for that X̃.
     pub xt: Vec<f64>,
     /// The same X̃ in f32 (exactly the values of `xt`), for the block-score kernel, which
-    /// streams X̃ once per sweep and so moves half the bytes; empty if `xt` was not rounded.
+    /// streams X̃ once per sweep and so moves half the bytes; empty unless `xt` was rounded.
     pub xt32: Vec<f32>,
     /// ỹ (length r).
     pub yt: Vec<f64>,
@@ -108,15 +109,9 @@ fn eigh(a: &Mat<f64>) -> Result<(Vec<f64>, Mat<f64>), ReduceError> {
     Ok((vals, u))
 }
 
-/// Reduces (X, y); `x` is column-major n×p.
+/// Reduces (X, y); `x` is column-major n×p. X̃ is kept in f64; [`Reduced::round_to_single`]
+/// is the opt-in single-precision storage (MODEL.md §5).
 pub fn reduce(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, ReduceError> {
-    let mut red = reduce_unrounded(x, n, p, y)?;
-    red.round_to_single();
-    Ok(red)
-}
-
-/// [`reduce`] before X̃ is rounded to single precision (the exact identities are tested on it).
-fn reduce_unrounded(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Reduced, ReduceError> {
     assert_eq!(x.len(), n * p);
     assert_eq!(y.len(), n);
     let yy: f64 = y.iter().map(|v| v * v).sum();
@@ -310,7 +305,7 @@ fn dots_into(rows: &[f64], len: usize, first: usize, out: &mut [f64], v: &[f64])
 #[inline]
 pub fn panel_scores(red: &Reduced, start: usize, out: &mut [f64], r: &[f64]) {
     #[cfg(target_arch = "x86_64")]
-    if x86::enabled() && red.xt32.len() == red.xt.len() {
+    if x86::enabled() {
         x86::panel_multi(&red.xt, &red.xt32, red.r, start, [out], [r]);
         return;
     }
@@ -361,7 +356,7 @@ pub fn panel_scores_multi<const R: usize>(
     debug_assert!(rs.iter().all(|v| v.len() == red.r), "residuals of length r");
     let rs = rs.map(|v| &v[..red.r]);
     #[cfg(target_arch = "x86_64")]
-    if x86::enabled() && red.xt32.len() == red.xt.len() {
+    if x86::enabled() {
         x86::panel_multi(&red.xt, &red.xt32, red.r, start, outs, rs);
         return;
     }
@@ -391,7 +386,8 @@ fn panel_scores_multi_portable<const R: usize>(
 /// with fused multiply-adds (one 8-lane `zmm` register is exactly the two `ymm` halves of the
 /// portable code), the tail goes to the same lanes in the same order (one masked fused
 /// multiply-add), and the lanes are combined in [`reduce_lanes`]'s order (eight accumulators
-/// transposed and added as vectors, not lane by lane). It reads X̃ from the f32 copy (exact
+/// transposed and added as vectors, not lane by lane). It reads X̃ in f64 by default, or from the
+/// f32 copy when the method opted in to single precision ([`Reduced::round_to_single`]: exact
 /// values of the rounded f64 X̃, half the bytes). What changes is register blocking: AVX-512's 32
 /// registers hold the accumulators of four columns × four residuals, so each residual chunk is
 /// loaded once per four columns instead of once per column (the portable kernel is load-bound
@@ -426,27 +422,48 @@ pub(crate) mod x86 {
         xt32: &[f32],
         r: usize,
         start: usize,
-        mut outs: [&mut [f64]; R],
+        outs: [&mut [f64]; R],
         rs: [&[f64]; R],
     ) {
         assert!(enabled(), "AVX-512 kernel called on a CPU without it");
         let m = outs.iter().map(|o| o.len()).min().unwrap_or(0);
         assert!((start + m) * r <= xt.len(), "panel outside X̃");
-        assert_eq!(xt32.len(), xt.len(), "X̃ in f32 and f64");
+        assert!(
+            xt32.is_empty() || xt32.len() == xt.len(),
+            "X̃ in f32 and f64"
+        );
         assert!(rs.iter().all(|v| v.len() >= r), "residual shorter than r");
+        if xt32.is_empty() {
+            panel_blocks::<false, R>(xt, xt32, r, start, m, outs, rs);
+        } else {
+            panel_blocks::<true, R>(xt, xt32, r, start, m, outs, rs);
+        }
+    }
+
+    /// [`panel_multi`]'s loop over register blocks; `F32`: read the body from `xt32`.
+    #[inline(always)]
+    fn panel_blocks<const F32: bool, const R: usize>(
+        xt: &[f64],
+        xt32: &[f32],
+        r: usize,
+        start: usize,
+        m: usize,
+        mut outs: [&mut [f64]; R],
+        rs: [&[f64]; R],
+    ) {
         let mut l = 0;
         while l < m {
             let take = C.min(m - l);
             let j0 = start + l;
-            // SAFETY: the CPU has AVX-512F (`enabled`), and the asserts above keep columns
-            // j0..j0+take (each r long) inside `xt` and `xt32` (same length) and every residual
-            // at least r long.
+            // SAFETY: the CPU has AVX-512F (`enabled`), and `panel_multi`'s asserts keep
+            // columns j0..j0+take (each r long) inside `xt` and, if `F32`, `xt32` (same length)
+            // and every residual at least r long.
             unsafe {
                 match take {
-                    4 => put(&mut outs, l, block::<4, R>(xt, xt32, r, j0, rs)),
-                    3 => put(&mut outs, l, block::<3, R>(xt, xt32, r, j0, rs)),
-                    2 => put(&mut outs, l, block::<2, R>(xt, xt32, r, j0, rs)),
-                    _ => put(&mut outs, l, block::<1, R>(xt, xt32, r, j0, rs)),
+                    4 => put(&mut outs, l, block::<F32, 4, R>(xt, xt32, r, j0, rs)),
+                    3 => put(&mut outs, l, block::<F32, 3, R>(xt, xt32, r, j0, rs)),
+                    2 => put(&mut outs, l, block::<F32, 2, R>(xt, xt32, r, j0, rs)),
+                    _ => put(&mut outs, l, block::<F32, 1, R>(xt, xt32, r, j0, rs)),
                 }
             }
             l += take;
@@ -504,10 +521,10 @@ pub(crate) mod x86 {
     /// Scores of columns `j0..j0+N` against the R residuals.
     ///
     /// # Safety
-    /// AVX-512F must be available, `(j0 + N) · r ≤ xt.len() = xt32.len()` and every
-    /// `rs[k].len() ≥ r`.
+    /// AVX-512F must be available, `(j0 + N) · r ≤ xt.len()`, `xt32.len() = xt.len()` if `F32`,
+    /// and every `rs[k].len() ≥ r`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn block<const N: usize, const R: usize>(
+    unsafe fn block<const F32: bool, const N: usize, const R: usize>(
         xt: &[f64],
         xt32: &[f32],
         r: usize,
@@ -518,14 +535,24 @@ pub(crate) mod x86 {
         let xp: [*const f64; N] = std::array::from_fn(|c| unsafe { xt.as_ptr().add((j0 + c) * r) });
         let rp: [*const f64; R] = rs.map(|v| v.as_ptr());
         let mut acc: [[__m512d; R]; N] = [[_mm512_setzero_pd(); R]; N];
-        // The body reads X̃ in f32 (half the bytes; converting to f64 is exact, so the products
-        // are those of the f64 copy); the tail reads the f64 copy.
-        let xq: [*const f32; N] =
-            std::array::from_fn(|c| unsafe { xt32.as_ptr().add((j0 + c) * r) });
+        // With `F32` the body reads X̃ in f32 (half the bytes; converting to f64 is exact, so the
+        // products are those of the f64 copy); the tail always reads the f64 copy.
+        let xq: [*const f32; N] = std::array::from_fn(|c| {
+            if F32 {
+                unsafe { xt32.as_ptr().add((j0 + c) * r) }
+            } else {
+                std::ptr::null()
+            }
+        });
         let mut i = 0;
         while i < body {
-            let x: [__m512d; N] =
-                std::array::from_fn(|c| unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(xq[c].add(i))) });
+            let x: [__m512d; N] = std::array::from_fn(|c| unsafe {
+                if F32 {
+                    _mm512_cvtps_pd(_mm256_loadu_ps(xq[c].add(i)))
+                } else {
+                    _mm512_loadu_pd(xp[c].add(i))
+                }
+            });
             for k in 0..R {
                 let v = unsafe { _mm512_loadu_pd(rp[k].add(i)) };
                 for c in 0..N {
@@ -602,7 +629,7 @@ mod tests {
 
     fn check(n: usize, p: usize) {
         let (x, y) = random_design(n, p, (n * 1000 + p) as u64);
-        let red = reduce_unrounded(&x, n, p, &y).unwrap();
+        let red = reduce(&x, n, p, &y).unwrap();
         assert_eq!(red.r, n.min(p));
         for a in 0..p {
             for b in 0..p {
@@ -636,8 +663,10 @@ mod tests {
     #[test]
     fn reduce_rounds_xt_to_single_precision_and_nothing_else() {
         let (x, y) = random_design(40, 25, 5);
-        let exact = reduce_unrounded(&x, 40, 25, &y).unwrap();
-        let red = reduce(&x, 40, 25, &y).unwrap();
+        let exact = reduce(&x, 40, 25, &y).unwrap();
+        assert!(exact.xt32.is_empty(), "f64 unless opted in");
+        let mut red = exact.clone();
+        red.round_to_single();
         assert_eq!(red.xt32.len(), red.xt.len());
         for ((&v, &s), &e) in red.xt.iter().zip(&red.xt32).zip(&exact.xt) {
             assert_eq!(v, f64::from(s), "xt and xt32 hold the same values");
@@ -657,7 +686,7 @@ mod tests {
         let (mut x, y) = random_design(n, 6, 3);
         let dup: Vec<f64> = x[..n].to_vec();
         x[5 * n..6 * n].copy_from_slice(&dup);
-        let red = reduce_unrounded(&x, n, 6, &y).unwrap();
+        let red = reduce(&x, n, 6, &y).unwrap();
         assert_eq!(red.r, 5);
         let full = dot(&x[..n], &x[5 * n..]);
         assert!((dot(red.col(0), red.col(5)) - full).abs() < 1e-9);
@@ -681,8 +710,9 @@ mod tests {
         }
     }
 
-    /// A `Reduced` holding only X̃ (r × p), for the score-kernel tests.
-    fn design_only(xt: Vec<f64>, r: usize, p: usize) -> Reduced {
+    /// A `Reduced` holding only X̃ (r × p), for the score-kernel tests; `single`: rounded to
+    /// single precision with the f32 copy (the opt-in storage).
+    fn design_only(xt: Vec<f64>, r: usize, p: usize, single: bool) -> Reduced {
         let mut red = Reduced {
             r,
             p,
@@ -694,7 +724,9 @@ mod tests {
             rss_perp: 0.0,
             yy: 0.0,
         };
-        red.round_to_single();
+        if single {
+            red.round_to_single();
+        }
         red
     }
 
@@ -702,10 +734,10 @@ mod tests {
     /// [`dot`] does (lengths around the 8-lane chunk and a realistic rank).
     #[test]
     fn panel_scores_multi_is_bit_identical_to_dot() {
-        fn check<const R: usize>(n: usize) {
+        fn check<const R: usize>(n: usize, single: bool) {
             let p = 6;
             let xt: Vec<f64> = (0..n * p).map(|i| ((i * 7 + 3) as f64).sin()).collect();
-            let red = design_only(xt, n, p);
+            let red = design_only(xt, n, p, single);
             let rs: Vec<Vec<f64>> = (0..R)
                 .map(|k| (0..n).map(|i| ((i + 11 * k) as f64 * 0.37).cos()).collect())
                 .collect();
@@ -728,15 +760,17 @@ mod tests {
             }
         }
         for n in [1usize, 7, 8, 9, 45, 381] {
-            check::<2>(n);
-            check::<3>(n);
-            check::<4>(n);
+            for single in [false, true] {
+                check::<2>(n, single);
+                check::<3>(n, single);
+                check::<4>(n, single);
+            }
         }
     }
 
-    /// The AVX-512 score kernel equals the portable one bit for bit: random panels of 1–11
-    /// columns at odd starts, 1–4 residuals, ranks around the 8-lane chunk and realistic ones,
-    /// values over several orders of magnitude. On a CPU without AVX-512 it checks nothing and
+    /// The AVX-512 score kernel equals the portable one bit for bit, reading X̃ in f64 and from
+    /// the f32 copy: random panels of 1–11 columns at odd starts, 1–4 residuals, ranks around
+    /// the 8-lane chunk and realistic ones, values over several orders of magnitude. On a CPU without AVX-512 it checks nothing and
     /// says so.
     #[cfg(target_arch = "x86_64")]
     #[test]
@@ -746,13 +780,13 @@ mod tests {
             eprintln!("no AVX-512 on this CPU (or BSBSLMM_NO_AVX512 set): nothing to compare");
             return;
         }
-        fn check<const R: usize>(rng: &mut rand_chacha::ChaCha20Rng, n: usize) {
+        fn check<const R: usize>(rng: &mut rand_chacha::ChaCha20Rng, n: usize, single: bool) {
             let p = 23;
             let val = |rng: &mut rand_chacha::ChaCha20Rng| {
                 (rng.random::<f64>() - 0.5) * 10f64.powi(rng.random_range(-3..4))
             };
             let xt: Vec<f64> = (0..n * p).map(|_| val(rng)).collect();
-            let red = design_only(xt, n, p);
+            let red = design_only(xt, n, p, single);
             let rs: Vec<Vec<f64>> = (0..R).map(|_| (0..n).map(|_| val(rng)).collect()).collect();
             for _ in 0..20 {
                 let m = rng.random_range(1..12usize);
@@ -775,7 +809,7 @@ mod tests {
                         assert_eq!(
                             fast[k][l].to_bits(),
                             slow[k][l].to_bits(),
-                            "R={R} n={n} start={start} m={m} residual {k} column {l}"
+                            "R={R} n={n} single={single} start={start} m={m} residual {k} column {l}"
                         );
                         if R == 1 {
                             let mut one = vec![0.0; m];
@@ -788,10 +822,12 @@ mod tests {
         }
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(512);
         for n in [1usize, 2, 7, 8, 9, 15, 16, 17, 31, 64, 299, 369, 601] {
-            check::<1>(&mut rng, n);
-            check::<2>(&mut rng, n);
-            check::<3>(&mut rng, n);
-            check::<4>(&mut rng, n);
+            for single in [false, true] {
+                check::<1>(&mut rng, n, single);
+                check::<2>(&mut rng, n, single);
+                check::<3>(&mut rng, n, single);
+                check::<4>(&mut rng, n, single);
+            }
         }
     }
 

@@ -190,6 +190,7 @@ fn settings(config: &Config, m: &Method) -> MethodSettings {
         priors: Priors::default(),
         seed: config.seed,
         inner_folds: m.inner_folds,
+        single_precision: m.single_precision,
     }
 }
 

@@ -264,6 +264,10 @@ fn config_errors_stop_before_any_work() {
         ),
         (good.replace("seed: 5", "seed: [5"), "line"),
         (
+            format!("{good}\nmethods:\n  - model: ridge\n    single_precision: true\n"),
+            "methods.single_precision",
+        ),
+        (
             good.replace("cohort/annotation/genes.gtf", "cohort/nope.gtf")
                 .replace("cohort/covariates/covariates.tsv", "cohort/nope.tsv"),
             "2 input file(s) not found",
