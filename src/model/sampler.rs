@@ -695,9 +695,15 @@ vmath::wide_fn! {
     }
 }
 
+/// Δ_j = −½ ln(s/κ) + mm²/(2σ_e² s) from the Schur complement s and mm = c_j − g_Ajᵀbhat.
+#[inline(always)]
+fn toggle_log_bf(s: f64, mm: f64, inv_kappa: f64, half_inv_se2: f64) -> f64 {
+    -0.5 * vmath::ln(s * inv_kappa) + mm * mm * half_inv_se2 / s
+}
+
 vmath::wide_fn! {
-    /// The scan probabilities of a chunk: expit(x + Δ) with Δ = −½ ln(s/κ) + mm²/(2σ_e² s)
-    /// ([`ActiveFactor::delta`]'s expression).
+    /// The scan probabilities of a chunk: expit(x + Δ) ([`toggle_log_bf`], as
+    /// [`ActiveFactor::delta`]).
     fn chunk_probs(
         pb: &mut [f64; SCAN_CHUNK],
         xb: &[f64; SCAN_CHUNK],
@@ -708,8 +714,7 @@ vmath::wide_fn! {
     ) {
         for t in 0..SCAN_CHUNK {
             let (s, mm) = (sb[t], mmb[t]);
-            let d = -0.5 * vmath::ln(s * inv_kappa) + mm * mm * half_inv_se2 / s;
-            pb[t] = vmath::expit(xb[t] + d);
+            pb[t] = vmath::expit(xb[t] + toggle_log_bf(s, mm, inv_kappa, half_inv_se2));
         }
     }
 }
@@ -984,13 +989,8 @@ impl ActiveFactor {
                 let (s, mm, x) = if t >= w {
                     (1.0, 0.0, 0.0)
                 } else if self.inset[l] {
-                    let p = self.pos[l];
-                    let s = 1.0 / self.minv[p * self.ld + p].clamp(f64::MIN_POSITIVE, inv_kappa);
-                    (
-                        s,
-                        s * self.bhat[p],
-                        eta[l] + if alone == l { psi_b } else { 0.0 },
-                    )
+                    let (s, mm) = self.member_terms(l, inv_kappa);
+                    (s, mm, eta[l] + if alone == l { psi_b } else { 0.0 })
                 } else {
                     (
                         (g[l * m + l] + kappa - self.gyb[t]).max(kappa),
@@ -1042,18 +1042,22 @@ impl ActiveFactor {
         (inv_kappa, half_inv_se2): (f64, f64),
     ) -> f64 {
         let (s, mm) = match self.inset[j] {
-            true => {
-                // Relative to A \ {j}: s = 1/(Ω⁻¹)_jj and c_j − g_{A\j,j}ᵀ bhat_{A\j} = s bhat_j.
-                let p = self.pos[j];
-                let s = 1.0 / self.minv[p * self.ld + p].clamp(f64::MIN_POSITIVE, inv_kappa);
-                (s, s * self.bhat[p])
-            }
+            true => self.member_terms(j, inv_kappa),
             false => {
                 self.border(j, g, m, c, kappa);
                 (self.schur, self.resid)
             }
         };
-        -0.5 * vmath::ln(s * inv_kappa) + mm * mm * half_inv_se2 / s
+        toggle_log_bf(s, mm, inv_kappa, half_inv_se2)
+    }
+
+    /// For a member j, relative to A \ {j}: s = 1/(Ω⁻¹)_jj (clamped to its exact range
+    /// s ≥ κ) and c_j − g_{A\j,j}ᵀ bhat_{A\j} = s bhat_j.
+    #[inline(always)]
+    fn member_terms(&self, j: usize, inv_kappa: f64) -> (f64, f64) {
+        let p = self.pos[j];
+        let s = 1.0 / self.minv[p * self.ld + p].clamp(f64::MIN_POSITIVE, inv_kappa);
+        (s, s * self.bhat[p])
     }
 
     /// Draws β_A ~ N(Ω_A⁻¹c_A, σ_e²Ω_A⁻¹) into `tmp[..a]` (factor order) from a fresh upper
